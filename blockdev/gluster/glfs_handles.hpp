@@ -1,0 +1,99 @@
+// RAII owners of gfapi objects.
+//
+//   GlfsVolume  glfs_t      glfs_new + glfs_set_volfile_server + glfs_init ... glfs_fini
+//   GlfsFile    glfs_fd_t   glfs_open / glfs_creat ... glfs_close
+//
+// glfs_fini takes ~10 s on these machines (machine-notes.md), so a process keeps ONE GlfsVolume
+// per volume for its whole life and shares it between disks; never open one per operation.
+// gfapi objects are thread-safe; its async callbacks run on gfapi's own threads.
+#pragma once
+
+#include <glusterfs/api/glfs.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "base/result.hpp"
+
+namespace hcnode::blockdev {
+
+struct GlusterServer {
+  std::string host;
+  uint16_t port = 24007;
+  std::string volume;
+  std::string log_file = "/dev/null";  // gfapi's own log ("-" = stderr)
+  int log_level = 3;                   // gfapi: 0 none .. 9 trace; 3 = errors/criticals
+
+  // Reads HCNODE_GLUSTER_HOST (required), HCNODE_GLUSTER_PORT, HCNODE_GLUSTER_VOLUME (required)
+  // and HCNODE_GLUSTER_LOG, as `deploy/devcluster.sh env` prints them.
+  static Result<GlusterServer> from_env();
+};
+
+class GlfsVolume {
+ public:
+  // Connects to the volume (fetches its volfile from glusterd, connects to the bricks).
+  static Result<GlfsVolume> connect(const GlusterServer& server);
+
+  GlfsVolume(GlfsVolume&& o) noexcept : fs_(std::exchange(o.fs_, nullptr)), name_(std::move(o.name_)) {}
+  GlfsVolume& operator=(GlfsVolume&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fs_ = std::exchange(o.fs_, nullptr);
+      name_ = std::move(o.name_);
+    }
+    return *this;
+  }
+  GlfsVolume(const GlfsVolume&) = delete;
+  GlfsVolume& operator=(const GlfsVolume&) = delete;
+  ~GlfsVolume() { reset(); }
+
+  glfs_t* get() const { return fs_; }
+  const std::string& name() const { return name_; }
+
+  Status unlink(const std::string& path) const;
+
+ private:
+  GlfsVolume(glfs_t* fs, std::string name) : fs_(fs), name_(std::move(name)) {}
+  void reset();
+  glfs_t* fs_ = nullptr;
+  std::string name_;
+};
+
+class GlfsFile {
+ public:
+  // glfs_open (flags as open(2), O_CREAT not allowed by gfapi).
+  static Result<GlfsFile> open(const GlfsVolume& volume, const std::string& path, int flags);
+  // glfs_creat: creates (or truncates with O_TRUNC) and opens.
+  static Result<GlfsFile> create(const GlfsVolume& volume, const std::string& path, int flags,
+                                 mode_t mode = 0644);
+
+  GlfsFile(GlfsFile&& o) noexcept : fd_(std::exchange(o.fd_, nullptr)), path_(std::move(o.path_)) {}
+  GlfsFile& operator=(GlfsFile&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, nullptr);
+      path_ = std::move(o.path_);
+    }
+    return *this;
+  }
+  GlfsFile(const GlfsFile&) = delete;
+  GlfsFile& operator=(const GlfsFile&) = delete;
+  ~GlfsFile() { reset(); }
+
+  glfs_fd_t* get() const { return fd_; }
+
+  // Synchronous helpers for control-plane use and tests (the data path uses the async calls).
+  // Short transfers are errors (EIO): gfapi on a healthy volume completes whole requests.
+  Status pwrite_all(const void* buf, size_t count, uint64_t offset) const;
+  Status pread_all(void* buf, size_t count, uint64_t offset) const;
+  Status fsync() const;
+
+ private:
+  GlfsFile(glfs_fd_t* fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void reset();
+  glfs_fd_t* fd_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace hcnode::blockdev

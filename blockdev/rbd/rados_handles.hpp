@@ -1,0 +1,115 @@
+// RAII owners of librados and librbd C objects.
+//
+//   RadosCluster  rados_t          rados_create2 + rados_connect ... rados_shutdown
+//   RadosIoCtx    rados_ioctx_t    rados_ioctx_create ... rados_ioctx_destroy
+//   RbdImage      rbd_image_t      rbd_open / rbd_open_read_only ... rbd_close
+//
+// One RadosCluster per process (its client address is what fencing blocklists, so the VMM
+// reports it). librados objects are thread-safe; an RbdImage may be used from several threads
+// for aio calls. Every IoCtx and image must be destroyed before the RadosCluster it came from:
+// declare them after it, or keep it in a shared owner.
+#pragma once
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "base/result.hpp"
+#include "blockdev/rbd/ceph_client_config.hpp"
+
+namespace hcnode::blockdev {
+
+class RadosCluster {
+ public:
+  // Creates the client, reads the configuration and connects (cephx, monitor session).
+  static Result<RadosCluster> connect(const CephClientConfig& config);
+
+  RadosCluster(RadosCluster&& o) noexcept : cluster_(std::exchange(o.cluster_, nullptr)) {}
+  RadosCluster& operator=(RadosCluster&& o) noexcept {
+    if (this != &o) {
+      reset();
+      cluster_ = std::exchange(o.cluster_, nullptr);
+    }
+    return *this;
+  }
+  RadosCluster(const RadosCluster&) = delete;
+  RadosCluster& operator=(const RadosCluster&) = delete;
+  ~RadosCluster() { reset(); }
+
+  rados_t get() const { return cluster_; }
+
+  // This client's address as the OSDs see it ("127.0.0.1:0/3012345678"): the value an
+  // `osd blocklist add` needs to fence this process.
+  Result<std::string> client_address() const;
+
+  // rados_mon_command with a JSON command; returns the output buffer (status text on error).
+  Result<std::string> mon_command(const std::string& json) const;
+
+ private:
+  explicit RadosCluster(rados_t cluster) : cluster_(cluster) {}
+  void reset();
+  rados_t cluster_ = nullptr;
+};
+
+class RadosIoCtx {
+ public:
+  static Result<RadosIoCtx> create(const RadosCluster& cluster, const std::string& pool,
+                                   const std::string& ns = "");
+
+  RadosIoCtx(RadosIoCtx&& o) noexcept : io_(std::exchange(o.io_, nullptr)) {}
+  RadosIoCtx& operator=(RadosIoCtx&& o) noexcept {
+    if (this != &o) {
+      reset();
+      io_ = std::exchange(o.io_, nullptr);
+    }
+    return *this;
+  }
+  RadosIoCtx(const RadosIoCtx&) = delete;
+  RadosIoCtx& operator=(const RadosIoCtx&) = delete;
+  ~RadosIoCtx() { reset(); }
+
+  rados_ioctx_t get() const { return io_; }
+
+ private:
+  explicit RadosIoCtx(rados_ioctx_t io) : io_(io) {}
+  void reset();
+  rados_ioctx_t io_ = nullptr;
+};
+
+class RbdImage {
+ public:
+  // Opens image (at snapshot, read-only, when given). read_only opens without taking part in
+  // exclusive-lock hand-off.
+  static Result<RbdImage> open(const RadosIoCtx& io, const std::string& image,
+                               const std::optional<std::string>& snapshot = std::nullopt,
+                               bool read_only = false);
+
+  RbdImage(RbdImage&& o) noexcept : image_(std::exchange(o.image_, nullptr)), name_(std::move(o.name_)) {}
+  RbdImage& operator=(RbdImage&& o) noexcept {
+    if (this != &o) {
+      reset();
+      image_ = std::exchange(o.image_, nullptr);
+      name_ = std::move(o.name_);
+    }
+    return *this;
+  }
+  RbdImage(const RbdImage&) = delete;
+  RbdImage& operator=(const RbdImage&) = delete;
+  ~RbdImage() { reset(); }
+
+  rbd_image_t get() const { return image_; }
+  const std::string& name() const { return name_; }
+
+  Result<uint64_t> size() const;
+
+ private:
+  RbdImage(rbd_image_t image, std::string name) : image_(image), name_(std::move(name)) {}
+  void reset();
+  rbd_image_t image_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace hcnode::blockdev
