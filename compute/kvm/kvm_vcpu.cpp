@@ -2,6 +2,8 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
+
 namespace hcnode::kvm {
 
 Status KvmVcpu::run() {
@@ -37,6 +39,98 @@ Result<kvm_sregs> KvmVcpu::get_sregs() const {
 Status KvmVcpu::set_sregs(const kvm_sregs& sregs) {
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &sregs) < 0) {
     return fail(from_errno("KVM_SET_SREGS"));
+  }
+  return {};
+}
+
+Status KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
+  // SAFETY: buf is sized for the header plus every entry.
+  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+  cpuid->nent = static_cast<uint32_t>(entries.size());
+  std::copy(entries.begin(), entries.end(), cpuid->entries);
+  if (::ioctl(fd_.get(), KVM_SET_CPUID2, cpuid) < 0) {
+    return fail(from_errno("KVM_SET_CPUID2"));
+  }
+  return {};
+}
+
+Status KvmVcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
+  std::vector<uint8_t> buf(sizeof(kvm_msrs) + entries.size() * sizeof(kvm_msr_entry));
+  // SAFETY: buf is sized for the header plus every entry.
+  auto* msrs = reinterpret_cast<kvm_msrs*>(buf.data());
+  msrs->nmsrs = static_cast<uint32_t>(entries.size());
+  std::copy(entries.begin(), entries.end(), msrs->entries);
+  int r = ::ioctl(fd_.get(), KVM_SET_MSRS, msrs);
+  if (r < 0) {
+    return fail(from_errno("KVM_SET_MSRS"));
+  }
+  if (static_cast<size_t>(r) != entries.size()) {
+    // KVM stops at the first MSR it refuses and returns how many it set.
+    return fail(EINVAL, "KVM_SET_MSRS: MSR " + std::to_string(entries[static_cast<size_t>(r)].index) +
+                            " refused (" + std::to_string(r) + " of " + std::to_string(entries.size()) + " set)");
+  }
+  return {};
+}
+
+Result<std::vector<kvm_msr_entry>> KvmVcpu::get_msrs(const std::vector<uint32_t>& indices) const {
+  std::vector<uint8_t> buf(sizeof(kvm_msrs) + indices.size() * sizeof(kvm_msr_entry));
+  // SAFETY: buf is sized for the header plus every entry.
+  auto* msrs = reinterpret_cast<kvm_msrs*>(buf.data());
+  msrs->nmsrs = static_cast<uint32_t>(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    msrs->entries[i] = kvm_msr_entry{};
+    msrs->entries[i].index = indices[i];
+  }
+  int r = ::ioctl(fd_.get(), KVM_GET_MSRS, msrs);
+  if (r < 0) {
+    return fail(from_errno("KVM_GET_MSRS"));
+  }
+  return std::vector<kvm_msr_entry>(msrs->entries, msrs->entries + r);
+}
+
+Result<kvm_fpu> KvmVcpu::get_fpu() const {
+  kvm_fpu fpu{};
+  if (::ioctl(fd_.get(), KVM_GET_FPU, &fpu) < 0) {
+    return fail(from_errno("KVM_GET_FPU"));
+  }
+  return fpu;
+}
+
+Status KvmVcpu::set_fpu(const kvm_fpu& fpu) {
+  if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) < 0) {
+    return fail(from_errno("KVM_SET_FPU"));
+  }
+  return {};
+}
+
+Result<kvm_lapic_state> KvmVcpu::get_lapic() const {
+  kvm_lapic_state lapic{};
+  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &lapic) < 0) {
+    return fail(from_errno("KVM_GET_LAPIC"));
+  }
+  return lapic;
+}
+
+Status KvmVcpu::set_lapic(const kvm_lapic_state& lapic) {
+  if (::ioctl(fd_.get(), KVM_SET_LAPIC, &lapic) < 0) {
+    return fail(from_errno("KVM_SET_LAPIC"));
+  }
+  return {};
+}
+
+Result<kvm_mp_state> KvmVcpu::get_mp_state() const {
+  kvm_mp_state state{};
+  if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &state) < 0) {
+    return fail(from_errno("KVM_GET_MP_STATE"));
+  }
+  return state;
+}
+
+Status KvmVcpu::set_mp_state(const kvm_mp_state& state) {
+  kvm_mp_state copy = state;
+  if (::ioctl(fd_.get(), KVM_SET_MP_STATE, &copy) < 0) {
+    return fail(from_errno("KVM_SET_MP_STATE"));
   }
   return {};
 }

@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "base/fd.hpp"
 #include "base/mmap_region.hpp"
@@ -34,6 +35,28 @@ class KvmVcpu {
   // KVM_GET_SREGS / KVM_SET_SREGS.
   Result<kvm_sregs> get_sregs() const;
   Status set_sregs(const kvm_sregs& sregs);
+  // KVM_SET_CPUID2.
+  Status set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  // KVM_SET_MSRS: all entries or an error naming how many were accepted.
+  Status set_msrs(const std::vector<kvm_msr_entry>& entries);
+  // KVM_GET_MSRS for the given indices.
+  Result<std::vector<kvm_msr_entry>> get_msrs(const std::vector<uint32_t>& indices) const;
+  // KVM_GET_FPU / KVM_SET_FPU.
+  Result<kvm_fpu> get_fpu() const;
+  Status set_fpu(const kvm_fpu& fpu);
+  // KVM_GET_LAPIC / KVM_SET_LAPIC (needs the in-kernel irqchip).
+  Result<kvm_lapic_state> get_lapic() const;
+  Status set_lapic(const kvm_lapic_state& lapic);
+  // KVM_GET_MP_STATE / KVM_SET_MP_STATE.
+  Result<kvm_mp_state> get_mp_state() const;
+  Status set_mp_state(const kvm_mp_state& state);
+
+  // Asks a running KVM_RUN to return soon (with EINTR) and the next one to return at once.
+  // Thread-safe: the only field of kvm_run other threads may touch. Pair with a signal to the
+  // vCPU thread to interrupt a KVM_RUN already in progress.
+  void set_immediate_exit(bool on) {
+    __atomic_store_n(&run_state()->immediate_exit, on ? 1 : 0, __ATOMIC_RELEASE);
+  }
 
  private:
   friend class KvmVm;

@@ -2,6 +2,8 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
+
 #include "base/mmap_region.hpp"
 
 namespace hcnode::kvm {
@@ -50,6 +52,69 @@ Status KvmVm::create_pit2() {
   kvm_pit_config config{};
   if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) {
     return fail(from_errno("KVM_CREATE_PIT2"));
+  }
+  return {};
+}
+
+Status KvmVm::irq_line(uint32_t gsi, bool level) {
+  kvm_irq_level irq{};
+  irq.irq = gsi;
+  irq.level = level ? 1 : 0;
+  if (::ioctl(fd_.get(), KVM_IRQ_LINE, &irq) < 0) {
+    return fail(from_errno("KVM_IRQ_LINE gsi " + std::to_string(gsi)));
+  }
+  return {};
+}
+
+Status KvmVm::set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries) {
+  // kvm_irq_routing ends in a flexible array of entries.
+  std::vector<uint8_t> buf(sizeof(kvm_irq_routing) + entries.size() * sizeof(kvm_irq_routing_entry));
+  // SAFETY: buf is sized for the header plus every entry; new[] alignment suits both structs.
+  auto* table = reinterpret_cast<kvm_irq_routing*>(buf.data());
+  table->nr = static_cast<uint32_t>(entries.size());
+  table->flags = 0;
+  std::copy(entries.begin(), entries.end(), table->entries);
+  if (::ioctl(fd_.get(), KVM_SET_GSI_ROUTING, table) < 0) {
+    return fail(from_errno("KVM_SET_GSI_ROUTING (" + std::to_string(entries.size()) + " entries)"));
+  }
+  return {};
+}
+
+Status KvmVm::irqfd(int eventfd, uint32_t gsi, bool deassign) {
+  kvm_irqfd req{};
+  req.fd = static_cast<uint32_t>(eventfd);
+  req.gsi = gsi;
+  req.flags = deassign ? KVM_IRQFD_FLAG_DEASSIGN : 0;
+  if (::ioctl(fd_.get(), KVM_IRQFD, &req) < 0) {
+    return fail(from_errno("KVM_IRQFD gsi " + std::to_string(gsi)));
+  }
+  return {};
+}
+
+Status KvmVm::ioeventfd(uint64_t addr, uint32_t len, int eventfd, bool is_pio, bool deassign) {
+  kvm_ioeventfd req{};
+  req.addr = addr;
+  req.len = len;
+  req.fd = eventfd;
+  req.flags = (is_pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &req) < 0) {
+    return fail(from_errno("KVM_IOEVENTFD addr " + std::to_string(addr)));
+  }
+  return {};
+}
+
+Result<kvm_clock_data> KvmVm::get_clock() const {
+  kvm_clock_data clock{};
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) {
+    return fail(from_errno("KVM_GET_CLOCK"));
+  }
+  return clock;
+}
+
+Status KvmVm::set_clock(const kvm_clock_data& clock) {
+  kvm_clock_data copy = clock;
+  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &copy) < 0) {
+    return fail(from_errno("KVM_SET_CLOCK"));
   }
   return {};
 }

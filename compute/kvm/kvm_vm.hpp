@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "base/fd.hpp"
 #include "base/result.hpp"
@@ -34,6 +35,23 @@ class KvmVm {
   Status create_irqchip();
   // KVM_CREATE_PIT2.
   Status create_pit2();
+
+  // KVM_IRQ_LINE: sets the level of an in-kernel irqchip input (GSI).
+  Status irq_line(uint32_t gsi, bool level);
+
+  // KVM_SET_GSI_ROUTING: replaces the whole routing table (irqchip pins and MSI routes).
+  Status set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries);
+
+  // KVM_IRQFD: a write to eventfd injects gsi; deassign removes the binding.
+  Status irqfd(int eventfd, uint32_t gsi, bool deassign = false);
+
+  // KVM_IOEVENTFD for an MMIO (is_pio=false) or PIO address: guest writes of `len` bytes are
+  // completed in the kernel and signal eventfd (any value; no datamatch).
+  Status ioeventfd(uint64_t addr, uint32_t len, int eventfd, bool is_pio, bool deassign = false);
+
+  // KVM_GET_CLOCK / KVM_SET_CLOCK (kvmclock base; part of the state that migrates).
+  Result<kvm_clock_data> get_clock() const;
+  Status set_clock(const kvm_clock_data& clock);
 
   // KVM_CREATE_VCPU; mmap_size from KvmSystem::vcpu_mmap_size().
   Result<KvmVcpu> create_vcpu(uint32_t id, size_t mmap_size);
