@@ -50,6 +50,15 @@ inline std::unexpected<Error> fail(int code, std::string context) {
   return std::unexpected<Error>(Error(code, std::move(context)));
 }
 
+// Adds an outer context to an error result (g++ 12's std::expected has no transform_error).
+template <typename T>
+Result<T> with_context(Result<T> result, std::string_view outer) {
+  if (!result) {
+    return std::unexpected<Error>(result.error().wrap(outer));
+  }
+  return result;
+}
+
 }  // namespace hcnode
 
 // Propagates an error from an expression returning Result<T>; evaluates to the value otherwise.

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 
+#include "compute/kvm/kvm_abi.hpp"
+
 namespace hcnode::kvm {
 
 Result<KvmSystem> KvmSystem::open(const std::string& path) {
@@ -46,12 +48,10 @@ Result<size_t> KvmSystem::vcpu_mmap_size() const {
 Result<std::vector<kvm_cpuid_entry2>> KvmSystem::supported_cpuid() const {
   // The kernel says E2BIG when nent is too small; grow until it fits.
   for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2));
-    // SAFETY: buf is sized for the header plus nent entries and suitably aligned by new[].
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    cpuid->nent = nent;
-    if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-      return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+    FlexBuffer<CpuidHeader, kvm_cpuid_entry2> buf(nent);
+    buf.header()->nent = nent;
+    if (::ioctl(fd_.get(), kGetSupportedCpuid, buf.data()) == 0) {
+      return std::vector<kvm_cpuid_entry2>(buf.entries(), buf.entries() + buf.header()->nent);
     }
     if (errno != E2BIG) {
       return fail(from_errno("KVM_GET_SUPPORTED_CPUID"));

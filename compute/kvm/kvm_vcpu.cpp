@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "compute/kvm/kvm_abi.hpp"
+
 namespace hcnode::kvm {
 
 Status KvmVcpu::run() {
@@ -44,24 +46,20 @@ Status KvmVcpu::set_sregs(const kvm_sregs& sregs) {
 }
 
 Status KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-  // SAFETY: buf is sized for the header plus every entry.
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  cpuid->nent = static_cast<uint32_t>(entries.size());
-  std::copy(entries.begin(), entries.end(), cpuid->entries);
-  if (::ioctl(fd_.get(), KVM_SET_CPUID2, cpuid) < 0) {
+  FlexBuffer<CpuidHeader, kvm_cpuid_entry2> buf(entries.size());
+  buf.header()->nent = static_cast<uint32_t>(entries.size());
+  std::copy(entries.begin(), entries.end(), buf.entries());
+  if (::ioctl(fd_.get(), kSetCpuid2, buf.data()) < 0) {
     return fail(from_errno("KVM_SET_CPUID2"));
   }
   return {};
 }
 
 Status KvmVcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
-  std::vector<uint8_t> buf(sizeof(kvm_msrs) + entries.size() * sizeof(kvm_msr_entry));
-  // SAFETY: buf is sized for the header plus every entry.
-  auto* msrs = reinterpret_cast<kvm_msrs*>(buf.data());
-  msrs->nmsrs = static_cast<uint32_t>(entries.size());
-  std::copy(entries.begin(), entries.end(), msrs->entries);
-  int r = ::ioctl(fd_.get(), KVM_SET_MSRS, msrs);
+  FlexBuffer<MsrsHeader, kvm_msr_entry> buf(entries.size());
+  buf.header()->nmsrs = static_cast<uint32_t>(entries.size());
+  std::copy(entries.begin(), entries.end(), buf.entries());
+  int r = ::ioctl(fd_.get(), kSetMsrs, buf.data());
   if (r < 0) {
     return fail(from_errno("KVM_SET_MSRS"));
   }
@@ -74,19 +72,25 @@ Status KvmVcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
 }
 
 Result<std::vector<kvm_msr_entry>> KvmVcpu::get_msrs(const std::vector<uint32_t>& indices) const {
-  std::vector<uint8_t> buf(sizeof(kvm_msrs) + indices.size() * sizeof(kvm_msr_entry));
-  // SAFETY: buf is sized for the header plus every entry.
-  auto* msrs = reinterpret_cast<kvm_msrs*>(buf.data());
-  msrs->nmsrs = static_cast<uint32_t>(indices.size());
+  FlexBuffer<MsrsHeader, kvm_msr_entry> buf(indices.size());
+  buf.header()->nmsrs = static_cast<uint32_t>(indices.size());
   for (size_t i = 0; i < indices.size(); ++i) {
-    msrs->entries[i] = kvm_msr_entry{};
-    msrs->entries[i].index = indices[i];
+    buf.entries()[i] = kvm_msr_entry{};
+    buf.entries()[i].index = indices[i];
   }
-  int r = ::ioctl(fd_.get(), KVM_GET_MSRS, msrs);
+  int r = ::ioctl(fd_.get(), kGetMsrs, buf.data());
   if (r < 0) {
     return fail(from_errno("KVM_GET_MSRS"));
   }
-  return std::vector<kvm_msr_entry>(msrs->entries, msrs->entries + r);
+  return std::vector<kvm_msr_entry>(buf.entries(), buf.entries() + r);
+}
+
+Result<uint32_t> KvmVcpu::tsc_khz() const {
+  int r = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+  if (r < 0) {
+    return fail(from_errno("KVM_GET_TSC_KHZ"));
+  }
+  return static_cast<uint32_t>(r);
 }
 
 Result<kvm_fpu> KvmVcpu::get_fpu() const {

@@ -51,6 +51,9 @@ class KvmVcpu {
   Result<kvm_mp_state> get_mp_state() const;
   Status set_mp_state(const kvm_mp_state& state);
 
+  // KVM_GET_TSC_KHZ: the guest TSC rate.
+  Result<uint32_t> tsc_khz() const;
+
   // Asks a running KVM_RUN to return soon (with EINTR) and the next one to return at once.
   // Thread-safe: the only field of kvm_run other threads may touch. Pair with a signal to the
   // vCPU thread to interrupt a KVM_RUN already in progress.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/mmap_region.hpp"
+#include "compute/kvm/kvm_abi.hpp"
 
 namespace hcnode::kvm {
 
@@ -50,6 +51,7 @@ Status KvmVm::create_irqchip() {
 
 Status KvmVm::create_pit2() {
   kvm_pit_config config{};
+  config.flags = KVM_PIT_SPEAKER_DUMMY;
   if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) {
     return fail(from_errno("KVM_CREATE_PIT2"));
   }
@@ -67,14 +69,11 @@ Status KvmVm::irq_line(uint32_t gsi, bool level) {
 }
 
 Status KvmVm::set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries) {
-  // kvm_irq_routing ends in a flexible array of entries.
-  std::vector<uint8_t> buf(sizeof(kvm_irq_routing) + entries.size() * sizeof(kvm_irq_routing_entry));
-  // SAFETY: buf is sized for the header plus every entry; new[] alignment suits both structs.
-  auto* table = reinterpret_cast<kvm_irq_routing*>(buf.data());
-  table->nr = static_cast<uint32_t>(entries.size());
-  table->flags = 0;
-  std::copy(entries.begin(), entries.end(), table->entries);
-  if (::ioctl(fd_.get(), KVM_SET_GSI_ROUTING, table) < 0) {
+  FlexBuffer<IrqRoutingHeader, kvm_irq_routing_entry> buf(entries.size());
+  buf.header()->nr = static_cast<uint32_t>(entries.size());
+  buf.header()->flags = 0;
+  std::copy(entries.begin(), entries.end(), buf.entries());
+  if (::ioctl(fd_.get(), kSetGsiRouting, buf.data()) < 0) {
     return fail(from_errno("KVM_SET_GSI_ROUTING (" + std::to_string(entries.size()) + " entries)"));
   }
   return {};

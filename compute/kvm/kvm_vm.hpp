@@ -33,7 +33,7 @@ class KvmVm {
   Status set_identity_map_addr(uint64_t addr);
   // KVM_CREATE_IRQCHIP: in-kernel PIC + IOAPIC (LAPICs come with each vCPU).
   Status create_irqchip();
-  // KVM_CREATE_PIT2.
+  // KVM_CREATE_PIT2 (with a dummy PC speaker on port 0x61, as guests poke it).
   Status create_pit2();
 
   // KVM_IRQ_LINE: sets the level of an in-kernel irqchip input (GSI).

@@ -15,9 +15,10 @@
 //   ...          initrd, as high as possible below min(RAM top, 3 GiB, initrd_addr_max)
 //   0xc000_0000  MMIO hole (compute/memory/guest_ram.hpp) to 4 GiB, then the rest of RAM
 //
-// Everything the VMM writes below 1 MiB sits inside the first 64 KiB, which Linux keeps
-// reserved (CONFIG_X86_RESERVE_LOW, default 64 KiB) until it has copied what it needs, or in the
-// e820-reserved range 0x9fc00-0x100000. Nothing of ours overlaps the kernel, which must load at
+// The boot tables sit in the first 64 KiB, which Linux keeps reserved (CONFIG_X86_RESERVE_LOW,
+// default 64 KiB); the MP table sits in the e820-reserved range 0x9fc00-0x100000. The zero page
+// and the command line are copied by the kernel before it allocates any memory (copy_bootdata),
+// and its decompressor keeps clear of both. Nothing of ours overlaps the kernel, which loads at
 // or above kKernelMinAddr.
 #pragma once
 

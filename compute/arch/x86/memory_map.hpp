@@ -32,6 +32,14 @@ struct E820Entry {
   bool operator==(const E820Entry&) const = default;
 };
 
+// A range of guest-physical memory something occupies (a kernel segment, the initrd).
+struct GuestRange {
+  uint64_t addr;
+  uint64_t size;
+
+  bool operator==(const GuestRange&) const = default;
+};
+
 // The smallest guest we lay out: RAM has to reach past the 1 MiB kernel load address.
 inline constexpr uint64_t kMinRamSize = 2ull << 20;
 

@@ -1,0 +1,53 @@
+// VmConfig: everything hcnode-vmm needs to build a VM, from flags or a JSON file (--config).
+//
+// JSON form (every key optional except kernel; unknown keys are refused):
+//   {"memory": "128M", "vcpus": 2, "kernel": "/path/vmlinux", "initrd": "/path/initrd",
+//    "cmdline": "console=ttyS0", "serial": "stdout", "control_socket": "/run/vm1.sock",
+//    "log_level": "info", "log_file": "/var/log/vm1.log", "rng": true, "pv_hypercalls": "auto"}
+// The same names are the long flags (--memory, --vcpus, ...); flags override the file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.hpp"
+
+namespace hcnode::compute {
+
+enum class PvHypercalls { kAuto, kOn, kOff };
+
+struct VmConfig {
+  uint64_t memory_bytes = 128ull << 20;
+  uint32_t vcpus = 1;
+  std::string kernel;
+  std::string initrd;  // empty = none
+  std::string cmdline;
+  std::string serial = "stdout";
+  std::string control_socket;  // empty = no control socket
+  std::string log_level = "info";
+  std::string log_file;  // empty = stderr
+  bool rng = true;       // a virtio-rng device
+  PvHypercalls pv_hypercalls = PvHypercalls::kAuto;
+
+  nlohmann::json to_json() const;
+};
+
+// Applies the keys of a JSON object onto config (so a file can be overridden by flags).
+Status apply_json(const nlohmann::json& json, VmConfig& config);
+// Reads and applies a JSON config file.
+Status apply_json_file(const std::string& path, VmConfig& config);
+
+inline constexpr uint64_t kMinMemory = 16ull << 20;
+inline constexpr uint32_t kMaxVcpus = 254;  // APIC ids < 255 in the MP table
+
+// Checks the values that can be checked without KVM: memory a multiple of 4 KiB and at least
+// kMinMemory, 1..kMaxVcpus vCPUs, kernel/initrd readable files, known log level and serial target
+// syntax. The message names the field and says what is expected.
+Status validate(const VmConfig& config);
+
+Result<PvHypercalls> parse_pv_hypercalls(const std::string& text);
+
+}  // namespace hcnode::compute

@@ -1,0 +1,11 @@
+# Unit tests of compute/arch/x86 (boot protocols, e820, MP table, boot CPU state).
+target_sources(hcnode_unit_tests PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/memory_map_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/elf_loader_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/pvh_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bzimage_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/mptable_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/boot_cpu_state_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/kernel_loader_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/real_kernels_test.cpp
+)
