@@ -1,0 +1,206 @@
+// hcnode-vmm on real KVM with the probe guest: boot, exit paths, the control socket, signals,
+// and the documented errors for bad input.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "compute/exit_status.hpp"
+#include "tests/integration/requirements.hpp"
+#include "tests/integration/vmm_process.hpp"
+
+using namespace hcnode;
+using namespace hcnode::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string socket_path() {
+  return (std::filesystem::temp_directory_path() / (unique_name("hcnode-vmm") + ".sock")).string();
+}
+
+std::vector<std::string> probe_args(const std::string& cmdline, const std::string& vcpus = "2") {
+  return {"--kernel", probe_elf(), "--memory", "128M", "--vcpus", vcpus, "--serial", "stdout",
+          "--cmdline", cmdline};
+}
+
+uint64_t serial_bytes(const std::string& sock) {
+  auto reply = control_request(sock, R"({"cmd":"stats"})");
+  REQUIRE(reply.is_object());
+  REQUIRE(reply["ok"] == true);
+  return reply["result"]["serial_bytes_out"].get<uint64_t>();
+}
+
+}  // namespace
+
+TEST_CASE("hcnode-vmm boots the probe guest on 2 vCPUs and exits 0 through the debug-exit port",
+          "[kvm][vmm]") {
+  require_kvm();
+  VmmProcess vmm(probe_args("mode=print n=3"));
+  auto status = vmm.wait(60s);
+  INFO(vmm.stdout_text() << vmm.stderr_text());
+  REQUIRE(status.has_value());
+  CHECK(*status == compute::kExitGuestEnded);
+  const std::string out = vmm.stdout_text();
+  CHECK(out.find("hcnode-probe: banner v1") != std::string::npos);
+  CHECK(out.find("probe: print i=3 n=3") != std::string::npos);
+  CHECK(out.find("probe: done mode=print") != std::string::npos);
+  CHECK(out.find("probe: exit status=0") != std::string::npos);
+  // The vCPU stops at the exit write: the guest never reaches its fallback exit methods.
+  CHECK(out.find("exit_fallback") == std::string::npos);
+  CHECK(vmm.stderr_text().find("debug-exit") != std::string::npos);
+}
+
+TEST_CASE("hcnode-vmm reports a failing guest's debug-exit status as 64 + status", "[kvm][vmm]") {
+  require_kvm();
+  VmmProcess vmm(probe_args("mode=fault kind=ud", "1"));
+  auto status = vmm.wait(60s);
+  INFO(vmm.stdout_text() << vmm.stderr_text());
+  REQUIRE(status.has_value());
+  CHECK(vmm.stdout_text().find("probe: fault vector=6 name=UD") != std::string::npos);
+  CHECK(*status == compute::kExitDebugBase + 3);  // the probe's status 3: CPU exception
+}
+
+TEST_CASE("hcnode-vmm ends the VM on the guest's i8042 reset", "[kvm][vmm]") {
+  require_kvm();
+  VmmProcess vmm(probe_args("exit=i8042", "1"));
+  auto status = vmm.wait(60s);
+  INFO(vmm.stdout_text() << vmm.stderr_text());
+  REQUIRE(status.has_value());
+  CHECK(*status == compute::kExitGuestEnded);
+  CHECK(vmm.stderr_text().find("i8042") != std::string::npos);
+}
+
+TEST_CASE("control socket: describe, stats, pause, resume, console, errors and shutdown",
+          "[kvm][vmm][control]") {
+  require_kvm();
+  const std::string sock = socket_path();
+  auto args = probe_args("mode=print n=1000000");
+  args.insert(args.end(), {"--control-socket", sock});
+  VmmProcess vmm(args);
+  REQUIRE(wait_for_socket(sock, 20s));
+
+  auto describe = control_request(sock, R"({"id":1,"cmd":"describe"})");
+  INFO(describe.dump());
+  REQUIRE(describe["ok"] == true);
+  CHECK(describe["id"] == 1);
+  CHECK(describe["result"]["state"] == "running");
+  CHECK(describe["result"]["pid"] == vmm.pid());
+  REQUIRE(describe["result"]["vcpus"].size() == 2);
+  CHECK(describe["result"]["vcpus"][0]["tid"].get<int>() > 0);
+  CHECK(describe["result"]["config"]["memory"] == 128 << 20);
+  CHECK(describe["result"]["boot"]["format"] == "PVH ELF");
+  bool has_serial = false;
+  for (const auto& d : describe["result"]["devices"]) {
+    has_serial |= d["name"] == "serial-com1";
+  }
+  CHECK(has_serial);
+
+  // The guest prints continuously; wait until it has started.
+  for (int i = 0; i < 500 && serial_bytes(sock) == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(serial_bytes(sock) > 0);
+
+  auto paused = control_request(sock, R"({"cmd":"pause"})");
+  REQUIRE(paused["ok"] == true);
+  CHECK(paused["result"]["state"] == "paused");
+  const uint64_t at_pause = serial_bytes(sock);
+  std::this_thread::sleep_for(300ms);
+  CHECK(serial_bytes(sock) == at_pause);  // a paused guest prints nothing
+  auto during = control_request(sock, R"({"cmd":"describe"})");
+  CHECK(during["result"]["state"] == "paused");
+
+  auto resumed = control_request(sock, R"({"cmd":"resume"})");
+  REQUIRE(resumed["ok"] == true);
+  std::this_thread::sleep_for(300ms);
+  CHECK(serial_bytes(sock) > at_pause);
+
+  auto stats = control_request(sock, R"({"cmd":"stats"})");
+  REQUIRE(stats["ok"] == true);
+  CHECK(stats["result"]["vcpus"][0]["exits"]["io"].get<uint64_t>() > 0);
+  CHECK(stats["result"]["rss_bytes"].get<uint64_t>() > 0);
+  CHECK(stats["result"]["uptime_s"].get<double>() > 0);
+
+  auto console = control_request(sock, R"({"cmd":"console","bytes":200})");
+  REQUIRE(console["ok"] == true);
+  CHECK(console["result"]["output"].get<std::string>().find("probe: print") != std::string::npos);
+
+  // Hostile and malformed requests: an error reply each, and the VM keeps running.
+  for (const char* bad : {"not json", "[1,2]", R"({"cmd":42})", R"({"cmd":"reboot-the-host"})",
+                          R"({"cmd":"pause","extra":true})", R"({"cmd":"shutdown","timeout_ms":-1})"}) {
+    auto reply = control_request(sock, bad);
+    INFO(bad << " -> " << reply.dump());
+    REQUIRE(reply.is_object());
+    CHECK(reply["ok"] == false);
+    CHECK(!reply["error"].get<std::string>().empty());
+  }
+  CHECK(control_request(sock, R"({"cmd":"describe"})")["result"]["state"] == "running");
+
+  auto shutdown = control_request(sock, R"({"cmd":"shutdown","timeout_ms":5000})");
+  CHECK(shutdown["ok"] == true);
+  auto status = vmm.wait(30s);
+  REQUIRE(status.has_value());
+  CHECK(*status == compute::kExitShutdownRequest);
+  CHECK_FALSE(std::filesystem::exists(sock));  // the socket file is removed on exit
+}
+
+TEST_CASE("SIGTERM stops a running VM cleanly with the signal exit status", "[kvm][vmm]") {
+  require_kvm();
+  const std::string sock = socket_path();
+  auto args = probe_args("mode=spin ms=600000");
+  args.insert(args.end(), {"--control-socket", sock});
+  VmmProcess vmm(args);
+  REQUIRE(wait_for_socket(sock, 20s));
+  vmm.signal(SIGTERM);
+  auto status = vmm.wait(30s);
+  INFO(vmm.stderr_text());
+  REQUIRE(status.has_value());
+  CHECK(*status == compute::kExitSignal);
+  CHECK(vmm.stderr_text().find("stopped by Terminated") != std::string::npos);
+}
+
+TEST_CASE("hcnode-vmm refuses bad input with precise messages and distinct exit codes", "[kvm][vmm]") {
+  require_kvm();
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    const char* message;
+  };
+  const std::string dir = std::filesystem::temp_directory_path() / unique_name("hcnode-bad");
+  std::filesystem::create_directories(dir);
+  const std::string truncated = dir + "/truncated.elf";
+  {
+    // The probe ELF cut in the middle of its program headers: a hostile or broken kernel file.
+    std::ifstream in(probe_elf(), std::ios::binary);
+    std::vector<char> bytes(100);
+    in.read(bytes.data(), 100);
+    std::ofstream(truncated, std::ios::binary).write(bytes.data(), 100);
+  }
+  const std::string garbage = dir + "/garbage.bin";
+  std::ofstream(garbage) << "this is not a kernel at all, just text\n";
+  const Case cases[] = {
+      {{"--kernel", "/nonexistent/kernel"}, compute::kExitBadKernel, "/nonexistent/kernel"},
+      {{"--kernel", truncated}, compute::kExitBadKernel, "ELF"},
+      {{"--kernel", garbage}, compute::kExitBadKernel, "not a bzImage or ELF"},
+      {{"--kernel", probe_elf(), "--memory", "100000"}, compute::kExitBadConfig, "multiple of 4 KiB"},
+      {{"--kernel", probe_elf(), "--memory", "12X"}, compute::kExitBadConfig, "unknown unit"},
+      {{"--kernel", probe_elf(), "--vcpus", "300"}, compute::kExitBadConfig, "vcpus 300"},
+      {{"--kernel", probe_elf(), "--serial", "tcp:1.2.3.4"}, compute::kExitBadConfig, "serial"},
+      {{"--kernel", probe_elf(), "--no-such-flag"}, compute::kExitBadConfig, "no-such-flag"},
+      {{"--kernel", probe_elf(), "--config", "/nonexistent.json"}, compute::kExitBadConfig, "/nonexistent.json"},
+  };
+  for (const auto& c : cases) {
+    VmmProcess vmm(c.args);
+    auto status = vmm.wait(20s);
+    INFO(c.args[1] << " -> " << vmm.stderr_text());
+    REQUIRE(status.has_value());
+    CHECK(*status == c.status);
+    CHECK(vmm.stderr_text().find(c.message) != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
