@@ -12,7 +12,7 @@ libs=(librados-dev librbd-dev libglusterfs-dev libboost-dev libspdlog-dev libfmt
       nlohmann-json3-dev liburing-dev libseccomp-dev libcli11-dev)
 cluster=(ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
          glusterfs-server glusterfs-common glusterfs-client)
-guests=(qemu-system-x86 qemu-utils qemu-block-extra busybox-static fio e2fsprogs)
+guests=(qemu-system-x86 qemu-utils qemu-block-extra busybox-static fio e2fsprogs cpio)
 tools=(clang libclang-rt-14-dev procps iproute2 psmisc util-linux coreutils python3)
 
 # Building the Linux guest's own kernel (deploy/guest/build-kernel.sh) is needed only on hosts

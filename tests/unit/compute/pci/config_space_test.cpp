@@ -148,7 +148,8 @@ TEST_CASE("pci config space: the capability list is linked, aligned and terminat
     ptr = cs.read_byte(ptr + 1);
   }
   CHECK(ids == std::vector<uint8_t>{kCapIdMsix, kCapIdVendorSpecific, 0x05});
-  CHECK(cs.read_byte(0x4D) == 0xBB);  // body kept, next pointer of the middle one points on
+  CHECK(cs.read_byte(0x4D) == 0x5C);  // the middle one's next pointer, then its body
+  CHECK(cs.read_byte(0x4E) == 0xBB);
 
   SECTION("capability bytes are read-only unless the owner says otherwise") {
     write32(cs, 0x40, 0xFFFF'FFFF);

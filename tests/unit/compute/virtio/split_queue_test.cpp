@@ -82,7 +82,7 @@ TEST_CASE("virtio split queue: create validates size, alignment and guest RAM", 
   CHECK(SplitQueue::create(large, big, 0).has_value());
 }
 
-TEST_CASE("virtio split queue: simple chains pop in order; used entries publish in order",
+TEST_CASE("virtio split queue: simple chains pop in order and used entries publish in order",
           "[virtio]") {
   QueueFixture f;
   const uint64_t hdr = f.driver.alloc(16), data = f.driver.alloc(64);

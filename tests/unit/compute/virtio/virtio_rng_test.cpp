@@ -209,7 +209,7 @@ TEST_CASE("virtio-rng: malformed chains complete with length 0, a broken ring ne
   f.rng.reset();
 }
 
-TEST_CASE("virtio-rng: large requests are capped; readable buffers are not touched",
+TEST_CASE("virtio-rng: large requests are capped and readable buffers are not touched",
           "[virtio][rng]") {
   DirectRng f;
   const uint64_t header = f.driver.alloc(16);
