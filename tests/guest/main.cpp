@@ -13,6 +13,7 @@
 #include "tests/guest/cpuid.hpp"
 #include "tests/guest/exit.hpp"
 #include "tests/guest/format.hpp"
+#include "tests/guest/pci.hpp"
 #include "tests/guest/pvh.hpp"
 #include "tests/guest/serial.hpp"
 #include "tests/guest/tsc.hpp"
@@ -175,6 +176,12 @@ uint8_t mode_fault(const Context& ctx) {
     return kStatusFailure;
 }
 
+// mode=pci: enumerate PCI bus 0 through 0xCF8/0xCFC and print every function found.
+uint8_t mode_pci(const Context&) {
+    pci::enumerate_and_report();
+    return kStatusOk;
+}
+
 // No mode= at all: a short spin, the smoke test.
 uint8_t mode_default(const Context& ctx) { return spin_for(ctx, 10); }
 
@@ -188,6 +195,7 @@ constexpr Mode kModes[] = {
     {"spin", mode_spin},
     {"print", mode_print},
     {"fault", mode_fault},
+    {"pci", mode_pci},
 };
 
 uint8_t run(const Context& ctx) {
