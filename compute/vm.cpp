@@ -16,6 +16,7 @@
 #include "compute/devices/legacy/debug_exit.hpp"
 #include "compute/devices/legacy/i8042.hpp"
 #include "compute/devices/legacy/serial_8250.hpp"
+#include "compute/devices/pci/pci_root.hpp"
 #include "compute/exit_status.hpp"
 #include "compute/vcpu/cpu_setup.hpp"
 
@@ -160,6 +161,14 @@ std::expected<void, VmBuildError> Vm::build() {
   });
   if (auto r = add_pio_device("debug-exit", DebugExit::kPort, 1, debug_exit); !r) return vmm_fail(r.error());
   if (auto r = add_pio_device("cmos-rtc", CmosRtc::kBase, 2, std::make_shared<CmosRtc>()); !r) return vmm_fail(r.error());
+
+  // PCI bus 0 (host bridge in slot 0) behind configuration mechanism #1; devices' BARs go in
+  // the 32-bit MMIO hole.
+  pci_ = std::make_shared<pci::PciRoot>();
+  if (auto r = add_pio_device("pci-config", pci::PciRoot::kConfigPorts, pci::PciRoot::kConfigPortsLen, pci_); !r) {
+    return vmm_fail(r.error());
+  }
+  if (auto r = pci_->attach_bars(mmio_); !r) return vmm_fail(r.error());
 
   // vCPUs.
   auto mmap_size = kvm_.vcpu_mmap_size();

@@ -34,6 +34,9 @@
 namespace hcnode::compute {
 
 class Serial8250;
+namespace pci {
+class PciRoot;
+}
 
 struct VmBuildError {
   int exit_status;  // exit_status.hpp: which kind of failure
@@ -92,6 +95,7 @@ class Vm final : public VcpuEvents {
   Bus mmio_{"mmio"};
   std::unique_ptr<Console> console_;
   std::shared_ptr<Serial8250> serial_;
+  std::shared_ptr<pci::PciRoot> pci_;
   std::vector<DeviceInfo> devices_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   nlohmann::json boot_info_;

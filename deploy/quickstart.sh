@@ -11,8 +11,9 @@
 # rbd/golden-linux@golden -> boot the probe guest (milliseconds of guest work) -> clone the golden
 # image (RBD clone v2) and boot the Linux guest from the clone, console shown -> remove the clone.
 #
-# Until hcnode's own VMM lands (the VMM issue), the VMs are booted by QEMU with KVM; the golden
-# image, the clone and the cluster are already hcnode's. The cluster stays up afterwards:
+# The probe guest runs under hcnode's own VMM (hcnode-vmm). Until hcnode-vmm has virtio-blk (the
+# disks issue), the Linux VM on the RBD clone is booted by QEMU with KVM; the golden image, the
+# clone and the cluster are already hcnode's. The cluster stays up afterwards:
 #   deploy/devcluster.sh status | env | down [--purge]
 set -euo pipefail
 export LC_ALL=C
@@ -62,8 +63,9 @@ else
 fi
 "${rbd_cli[@]}" info "$HCNODE_RBD_POOL/$golden" | sed -n '1,4p'
 
-step "5/6 probe guest (QEMU/KVM, PVH entry) — console:"
-"$repo/tests/guest/run-in-qemu.sh" "$build/tests/guest/probe.elf" "mode=print n=3"
+step "5/6 probe guest under hcnode-vmm (our VMM: PVH entry, 2 vCPUs, PCI scan) — console:"
+"$build/compute/hcnode-vmm" --kernel "$build/tests/guest/probe.elf" --memory 128M --vcpus 2 \
+    --serial stdout --cmdline "mode=pci" --log-level warn
 
 if [[ $linux -eq 1 ]]; then
     clone="quickstart-vm-$(date +%s)"

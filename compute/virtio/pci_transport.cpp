@@ -222,7 +222,8 @@ Status VirtioPciTransport::build_config_space() {
     HCN_TRY(config_.add_capability(
         virtio_cap(kPciCapDeviceCfg, kPciDeviceCfgOffset, device_->config_size(), 0)));
   }
-  // PCI_CFG: cap.bar, cap.offset, cap.length and pci_cfg_data are read-write (4.1.4.9).
+  // PCI_CFG: cap.bar, cap.offset, cap.length and pci_cfg_data are read-write (4.1.4, "PCI
+  // configuration access capability").
   auto pci_cfg = virtio_cap(kPciCapPciCfg, 0, 0, 4);
   std::vector<uint8_t> writable(pci_cfg.size(), 0);
   writable[4] = 0xFF;
@@ -254,7 +255,8 @@ bool VirtioPciTransport::pci_cfg_window_locked(uint64_t* offset, size_t* length)
   const uint8_t bar = config_.read_byte(pci_cfg_cap_ + 4);
   const uint32_t off = config_.read_dword(pci_cfg_cap_ + 8);
   const uint32_t len = config_.read_dword(pci_cfg_cap_ + 12);
-  // 4.1.4.9.2: accesses are 1, 2 or 4 bytes, aligned, inside the BAR. Anything else is ignored.
+  // The capability's driver requirements: accesses are 1, 2 or 4 bytes, aligned, inside the BAR.
+  // Anything else is ignored.
   if (bar != 0 || (len != 1 && len != 2 && len != 4) || off % len != 0 ||
       off + uint64_t{len} > kPciBarSize) {
     return false;

@@ -15,8 +15,9 @@
 //                                             is notified at 0x3000 + 4 * i, so each queue gets
 //                                             its own address and its own ioeventfd
 //   0x4000  MSI-X table, 0x6000 MSI-X PBA (PCI Local Bus 3.0, 6.8.2), vectors = queues + 1
-// plus a PCI_CFG capability (4.1.4.9), the alternative access window through configuration
-// space that the spec requires: it forwards 1/2/4-byte accesses into BAR0.
+// plus a PCI_CFG capability (4.1.4, "PCI configuration access capability"): the alternative
+// access window through configuration space that the spec requires; it forwards 1/2/4-byte
+// accesses into BAR0.
 //
 // Device status (2.1, 3.1.1), driven by the driver's writes to device_status:
 //   ACKNOWLEDGE -> DRIVER -> FEATURES_OK (refused, i.e. left clear, if the driver accepted a
@@ -186,7 +187,7 @@ class VirtioPciTransport final : public pci::PciDevice,
   void register_ioevents_locked();
   void unregister_ioevents_locked();
 
-  // PCI_CFG window (4.1.4.9).
+  // PCI_CFG window.
   bool pci_cfg_window_locked(uint64_t* offset, size_t* length) const;
   bool touches(uint16_t offset, size_t len, uint16_t field, size_t field_len) const;
 

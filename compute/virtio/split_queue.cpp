@@ -162,7 +162,7 @@ void SplitQueue::add_used(uint16_t head, uint32_t len) {
   const uint32_t elem[2] = {head, len};  // struct virtq_used_elem {le32 id; le32 len;}
   std::memcpy(used_.data() + kRingEntries + kUsedElemSize * slot, elem, sizeof elem);
   ++next_used_;
-  // Release: the element above is visible before the new idx (2.7.8.1).
+  // Release: the element above is visible before the new idx (2.7.8.2).
   store16(used_, kRingIdx, next_used_, std::memory_order_release);
 }
 

@@ -10,7 +10,7 @@
 //   - pop() reads avail->idx with acquire semantics before it reads ring entries and
 //     descriptors (pairs with the driver's write barrier before it publishes idx, 2.7.13);
 //   - add_used() writes the used element, then stores used->idx with release semantics (the
-//     device "MUST set len prior to updating the used idx", 2.7.8.1);
+//     device "MUST set len prior to updating the used idx", 2.7.8.2);
 //   - needs_notification() and enable_notification() put a full fence between our store and the
 //     guest-written field we read next, the same pairing Linux's virtio_ring uses with its
 //     virtio_mb(), so that neither side can miss the other's update.

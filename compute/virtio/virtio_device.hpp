@@ -39,7 +39,7 @@ class VirtioInterrupt {
   virtual ~VirtioInterrupt() = default;
   // A used-buffer notification for queue `index` (2.3). Call after needs_notification().
   virtual void notify_queue(uint16_t index) = 0;
-  // The device-specific configuration changed (2.5.1): bumps config_generation, then notifies.
+  // The device-specific configuration changed (2.5): bumps config_generation, then notifies.
   virtual void notify_config() = 0;
   // Something went wrong that the driver must fix by resetting the device (2.1.2): sets
   // DEVICE_NEEDS_RESET and sends a configuration change notification.

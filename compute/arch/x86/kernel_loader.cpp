@@ -49,7 +49,8 @@ Status load_bzimage_kernel(const GuestMemory& mem, std::span<const uint8_t> kern
     setup.initrd = HCN_TRY(load_initrd(mem, initrd, page_align_up(image.footprint_end),
                                        std::min<uint64_t>(image.initrd_limit, 1ull << 32)));
   }
-  HCN_TRY_STATUS(write_cmdline(mem, kCmdlineAddr, cmdline, std::min<uint64_t>(image.cmdline_max, kCmdlineAreaSize - 1)));
+  const uint64_t cmdline_max = std::min<uint64_t>(image.cmdline_max, kCmdlineAreaSize - 1);
+  HCN_TRY_STATUS(write_cmdline(mem, kCmdlineAddr, cmdline, cmdline_max));
   HCN_TRY_STATUS(write_zero_page(mem, image, kCmdlineAddr, setup.initrd, setup.memory_map));
   setup.boot_info_addr = kZeroPageAddr;
   setup.bsp = HCN_TRY(setup_linux64_boot_cpu(mem, image.entry64, kZeroPageAddr));

@@ -11,12 +11,12 @@
 //   function masked or entry masked     -> the entry's pending bit is set
 //   otherwise                           -> MsiVector::trigger()
 // and when an entry (or the whole function) becomes unmasked with its pending bit set, the bit
-// is cleared and the message is sent (6.8.2.9, "Per-vector Masking and Function Masking").
+// is cleared and the message is sent (6.8.2, "Per-vector Masking and Function Masking").
 //
 // The guest-programmed message reaches the MsiVector (configure(): a GSI route in KVM) when an
 // entry is unmasked, or when an unmasked entry is rewritten. Drivers write address/data while
-// the entry is masked and unmask last (6.8.3.5 advises it); configuring only unmasked entries
-// keeps half-written messages out of the routing table.
+// the entry is masked and unmask last (the MSI-X chapter advises it); configuring only unmasked
+// entries keeps half-written messages out of the routing table.
 //
 // Table accesses must be DWORD or QWORD sized and naturally aligned (6.8.2: "software must use
 // aligned full DWORD or aligned full QWORD transactions"); anything else reads as 0 and is
@@ -99,7 +99,7 @@ class MsixTable {
     uint32_t address_lo = 0;
     uint32_t address_hi = 0;
     uint32_t data = 0;
-    uint32_t control = kMsixVectorMasked;  // entries come out of reset masked (6.8.2.9)
+    uint32_t control = kMsixVectorMasked;  // entries come out of reset masked (6.8.2)
     std::optional<MsiMessage> configured;  // what the MsiVector currently routes
   };
 

@@ -173,7 +173,7 @@ uint32_t VirtioRng::fill(const DescriptorChain& chain) {
     }
     written += static_cast<uint32_t>(std::min<size_t>(*got, want));
     if (*got < want) {
-      break;  // used len must cover only bytes actually written (2.7.8.1)
+      break;  // used len must cover only bytes actually written (2.7.8)
     }
   }
   bytes_served_.fetch_add(written, std::memory_order_relaxed);

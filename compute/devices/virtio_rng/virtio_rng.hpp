@@ -1,7 +1,7 @@
 // VirtioRng: the entropy device (virtio 1.2 5.4): device id 4, one request queue, no device
 // configuration, no feature bits besides VIRTIO_F_VERSION_1. The driver posts device-writable
 // buffers; the device fills them with random bytes and returns each with used length = bytes
-// written (5.4.6.1: "The device MUST place one or more random bytes into the buffer").
+// written (5.4.6: "The device MUST place one or more random bytes into the buffer").
 //
 // Processing runs on one worker thread (named after the device, "rng0"), an EventLoop polling
 // the queue's notifier eventfd (ioeventfd or the transport's fallback), started by activate()
