@@ -17,6 +17,8 @@
 #include "compute/devices/legacy/i8042.hpp"
 #include "compute/devices/legacy/serial_8250.hpp"
 #include "compute/devices/pci/pci_root.hpp"
+#include "compute/devices/virtio_rng/virtio_rng.hpp"
+#include "compute/virtio/pci_transport.hpp"
 #include "compute/exit_status.hpp"
 #include "compute/vcpu/cpu_setup.hpp"
 
@@ -168,6 +170,14 @@ std::expected<void, VmBuildError> Vm::build() {
   if (auto r = add_pio_device("pci-config", pci::PciRoot::kConfigPorts, pci::PciRoot::kConfigPortsLen, pci_); !r) {
     return vmm_fail(r.error());
   }
+  if (config_.rng) {
+    auto rng = virtio::VirtioPciTransport::create(std::make_shared<virtio::VirtioRng>("rng0"), ram_, *interrupts_,
+                                                  interrupts_.get());
+    if (!rng) return vmm_fail(rng.error());
+    auto pci_slot = pci_->add_device(*rng);
+    if (!pci_slot) return vmm_fail(pci_slot.error());
+    pci_devices_.push_back(PciDeviceInfo{"virtio-rng", *pci_slot, *rng});
+  }
   if (auto r = pci_->attach_bars(mmio_); !r) return vmm_fail(r.error());
 
   // vCPUs.
@@ -304,6 +314,9 @@ nlohmann::json Vm::describe() const {
   nlohmann::json devices = nlohmann::json::array();
   for (const auto& d : devices_) {
     devices.push_back({{"name", d.name}, {"bus", d.bus}, {"base", d.base}, {"length", d.length}});
+  }
+  for (const auto& d : pci_devices_) {
+    devices.push_back({{"name", d.name}, {"bus", "pci"}, {"slot", d.slot}});
   }
   nlohmann::json memory = nlohmann::json::array();
   for (const auto& r : ram_.regions()) {

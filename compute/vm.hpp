@@ -37,6 +37,9 @@ class Serial8250;
 namespace pci {
 class PciRoot;
 }
+namespace virtio {
+class VirtioPciTransport;
+}
 
 struct VmBuildError {
   int exit_status;  // exit_status.hpp: which kind of failure
@@ -97,6 +100,12 @@ class Vm final : public VcpuEvents {
   std::shared_ptr<Serial8250> serial_;
   std::shared_ptr<pci::PciRoot> pci_;
   std::vector<DeviceInfo> devices_;
+  struct PciDeviceInfo {
+    std::string name;
+    uint8_t slot;
+    std::shared_ptr<virtio::VirtioPciTransport> transport;
+  };
+  std::vector<PciDeviceInfo> pci_devices_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   nlohmann::json boot_info_;
   bool pv_hypercalls_ = true;

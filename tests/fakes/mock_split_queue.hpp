@@ -105,9 +105,9 @@ class MockSplitQueue {
       if (!last) {
         flags |= compute::virtio::kDescFlagNext;
       }
-      (void)mem_.write_obj(table + 16 * i,
-                           compute::virtio::VirtqDescriptor{buffers[i].gpa, buffers[i].len, flags,
-                                                            static_cast<uint16_t>(last ? 0 : i + 1)});
+      const auto next = static_cast<uint16_t>(last ? 0 : i + 1);
+      (void)mem_.write_obj(table + 16 * i, compute::virtio::VirtqDescriptor{
+                                               buffers[i].gpa, buffers[i].len, flags, next});
     }
   }
 

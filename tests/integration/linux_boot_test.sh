@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Integration test: hcnode-vmm boots the Linux test guest to userspace with 2 vCPUs.
 #   linux_boot_test.sh VMM_BINARY pvh|bzimage
+# Also checks that Linux enumerated hcnode's PCI bus (host bridge + virtio-rng).
 # Kernel: deploy/guest/kernel.sh (on PVM hosts the patched kernel from ../shared/guest-kernel);
 # root: the minimal initramfs (build-initramfs.sh) — no disk needed. Passes when the guest
 # prints HCNODE-GUEST-READY, reports nproc=2, prints HCNODE-GUEST-DONE status=0 and resets
@@ -36,6 +37,9 @@ fail() {
 [[ $rc -eq 124 ]] && fail "timed out"
 grep -q '^HCNODE-GUEST-READY' "$log" || fail "no HCNODE-GUEST-READY"
 grep -q '^HCNODE-GUEST-INFO .*nproc=2' "$log" || fail "the guest did not bring up 2 vCPUs"
+# Linux enumerated our PCI bus (config mechanism #1): host bridge and the virtio-rng function.
+grep -q '^HCNODE-GUEST-INFO .*pci=[^ ]*0000:00:00.0:8086:0d57' "$log" || fail "Linux did not find the PCI host bridge"
+grep -q '^HCNODE-GUEST-INFO .*pci=[^ ]*0000:00:01.0:1af4:1044' "$log" || fail "Linux did not find the virtio-rng PCI function"
 grep -q '^HCNODE-GUEST-DONE status=0' "$log" || fail "no HCNODE-GUEST-DONE status=0"
 [[ $rc -eq 0 ]] || fail "hcnode-vmm did not exit 0"
 grep '^HCNODE-GUEST-INFO' "$log"

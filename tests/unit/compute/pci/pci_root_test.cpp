@@ -31,7 +31,8 @@ class TestPciDevice final : public PciDevice {
       : config_(PciIds{0x1234, 0x5678, 2, 0x02'00'00, 0x1234, 0x0001}) {
     for (const auto& bar : bars) {
       REQUIRE(config_.add_bar(bar));
-      handlers_[bar.index] = std::make_shared<TaggedBar>(static_cast<uint8_t>(tag_base + bar.index));
+      handlers_[bar.index] =
+          std::make_shared<TaggedBar>(static_cast<uint8_t>(tag_base + bar.index));
     }
   }
   std::string name() const override { return "test"; }
