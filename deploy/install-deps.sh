@@ -13,7 +13,7 @@ libs=(librados-dev librbd-dev libglusterfs-dev libboost-dev libspdlog-dev libfmt
 cluster=(ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
          glusterfs-server glusterfs-common glusterfs-client)
 guests=(qemu-system-x86 qemu-utils qemu-block-extra busybox-static fio e2fsprogs cpio)
-tools=(clang libclang-rt-14-dev procps iproute2 psmisc util-linux coreutils python3)
+tools=(clang libclang-rt-14-dev clang-16 libclang-rt-16-dev procps iproute2 psmisc util-linux coreutils python3 socat)
 
 # Building the Linux guest's own kernel (deploy/guest/build-kernel.sh) is needed only on hosts
 # with hardware KVM; on PVM hosts (these dev machines, see machine-notes.md) the tests use the
