@@ -109,6 +109,11 @@ std::string handle_request(Vm& vm, EventLoop& loop, const api::Request& request,
       vm.request_exit(kExitShutdownRequest, "shutdown requested on the control socket");
       (void)loop;
       return api::ok_reply(request.id, {{"state", "stopping"}});
+    case api::Command::kVcpuState: {
+      auto states = vm.vcpu_states();
+      if (!states) return api::error_reply(request.id, states.error().context());
+      return api::ok_reply(request.id, {{"vcpus", *states}});
+    }
     case api::Command::kConsole: {
       std::string history = vm.console_history();
       if (history.size() > request.console_bytes) {

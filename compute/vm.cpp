@@ -333,6 +333,18 @@ nlohmann::json Vm::describe() const {
            {"console", {{"target", console_->target()}, {"clients", console_->clients()}}}};
 }
 
+Result<nlohmann::json> Vm::vcpu_states() {
+  if (state_ != VmState::kPaused) {
+    return fail(EBUSY, std::string("vcpu_state: the VM is ") + vm_state_name(state_) + "; pause it first");
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& v : vcpus_) {
+    VcpuState s = HCN_TRY(v->save_state());
+    out.push_back(s.to_json());
+  }
+  return out;
+}
+
 nlohmann::json Vm::stats() const {
   nlohmann::json vcpus = nlohmann::json::array();
   for (const auto& v : vcpus_) {

@@ -71,6 +71,8 @@ class Vm final : public VcpuEvents {
   VmState state() const { return state_.load(); }
   nlohmann::json describe() const;
   nlohmann::json stats() const;
+  // Every vCPU's KVM state (VcpuState::to_json); the VM must be paused.
+  Result<nlohmann::json> vcpu_states();
   std::string console_history() const { return console_->history(); }
 
   // VcpuEvents

@@ -10,6 +10,7 @@ struct CommandName {
 constexpr CommandName kCommands[] = {
     {"describe", Command::kDescribe}, {"stats", Command::kStats},       {"pause", Command::kPause},
     {"resume", Command::kResume},     {"shutdown", Command::kShutdown}, {"console", Command::kConsole},
+    {"vcpu_state", Command::kVcpuState},
 };
 
 Result<uint32_t> bounded_uint(const nlohmann::json& v, const char* key, uint32_t max) {

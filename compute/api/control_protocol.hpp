@@ -6,7 +6,7 @@
 //             {"ok": false, "error": "unknown command 'pasue' (expected ...)"}
 //
 // Commands: describe, stats, pause, resume, shutdown [timeout_ms], console [bytes] (the last
-// bytes of serial output). An "id" (number or string) is echoed back. Malformed or unknown
+// bytes of serial output), vcpu_state (every vCPU's KVM state; the VM must be paused). An "id" (number or string) is echoed back. Malformed or unknown
 // requests get an error reply; the connection and the VM go on. Lines longer than kMaxLine
 // are refused and the connection is closed (a client that sends them is broken or hostile).
 // This is the interface the cluster agent drives; new commands are added, none changes meaning.
@@ -25,7 +25,7 @@ namespace hcnode::compute::api {
 
 inline constexpr size_t kMaxLine = 64 * 1024;
 
-enum class Command { kDescribe, kStats, kPause, kResume, kShutdown, kConsole };
+enum class Command { kDescribe, kStats, kPause, kResume, kShutdown, kConsole, kVcpuState };
 
 struct Request {
   Command command;

@@ -91,6 +91,15 @@ void Vcpu::stop() {
   }
 }
 
+Result<VcpuState> Vcpu::save_state() {
+  std::lock_guard lock(mu_);
+  // Parked (or never started): no KVM_RUN in progress, so this thread may use the vCPU fd.
+  if (thread_.joinable() && current_ != State::kPaused && current_ != State::kStopped) {
+    return fail(EBUSY, "vcpu" + std::to_string(index_) + " is running; pause the VM first");
+  }
+  return capture_vcpu_state(vcpu_);
+}
+
 bool Vcpu::paused() const {
   std::lock_guard lock(mu_);
   return current_ == State::kPaused;

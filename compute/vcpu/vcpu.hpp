@@ -32,6 +32,7 @@
 #include "base/result.hpp"
 #include "compute/devices/bus.hpp"
 #include "compute/kvm/kvm_vcpu.hpp"
+#include "compute/vcpu/vcpu_state.hpp"
 
 namespace hcnode::compute {
 
@@ -81,6 +82,9 @@ class Vcpu {
   void request_stop();
   // Asks the thread to end and joins it. Idempotent.
   void stop();
+
+  // The vCPU's KVM state; EBUSY unless the vCPU is paused (or not started).
+  Result<VcpuState> save_state();
 
   pid_t tid() const { return tid_.load(); }
   bool paused() const;

@@ -17,6 +17,7 @@
 #include "tests/guest/pvh.hpp"
 #include "tests/guest/serial.hpp"
 #include "tests/guest/tsc.hpp"
+#include "tests/guest/virtio_rng.hpp"
 
 namespace probe {
 namespace {
@@ -182,6 +183,22 @@ uint8_t mode_pci(const Context&) {
     return kStatusOk;
 }
 
+// mode=rng bytes=N (default 64, 16..4096) [force_features=0xMASK]: drive the
+// virtio-rng PCI device (virtio_rng.hpp). force_features is a test hook:
+// feature bits accepted even though not offered, so the device must refuse.
+uint8_t mode_rng(const Context& ctx) {
+    rng::Options opt;
+    if (!ctx.cmdline.get_u64("bytes", rng::kDefaultBytes, &opt.bytes) ||
+        opt.bytes < rng::kMinBytes || opt.bytes > rng::kMaxBytes) {
+        return fail("bad-number", "bytes", ctx.cmdline.get("bytes"));
+    }
+    if (!ctx.cmdline.get_u64("force_features", 0, &opt.force_features)) {
+        return fail("bad-number", "force_features", ctx.cmdline.get("force_features"));
+    }
+    opt.tsc_khz = ctx.tsc.khz;
+    return rng::run(opt);
+}
+
 // No mode= at all: a short spin, the smoke test.
 uint8_t mode_default(const Context& ctx) { return spin_for(ctx, 10); }
 
@@ -196,6 +213,7 @@ constexpr Mode kModes[] = {
     {"print", mode_print},
     {"fault", mode_fault},
     {"pci", mode_pci},
+    {"rng", mode_rng},
 };
 
 uint8_t run(const Context& ctx) {

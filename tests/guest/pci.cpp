@@ -9,12 +9,61 @@ namespace {
 constexpr uint16_t kAddressPort = 0xCF8;
 constexpr uint16_t kDataPort = 0xCFC;
 constexpr uint32_t kEnable = 1u << 31;
+
+constinit uint32_t g_accesses = 0;
+
+// Selects the dword holding `reg` (PCI 3.0, 3.2.2.3.2: bits 7:2 register, 10:8 function,
+// 15:11 device, 23:16 bus, 31 enable).
+void select(uint8_t dev, uint8_t fn, uint8_t reg) {
+    ++g_accesses;
+    io::outl(kAddressPort,
+             kEnable | (uint32_t{dev} << 11) | (uint32_t{fn} << 8) | (reg & 0xFCu));
+}
 }  // namespace
 
 uint32_t config_read32(uint8_t dev, uint8_t fn, uint8_t reg) {
-    const uint32_t address = kEnable | (uint32_t{dev} << 11) | (uint32_t{fn} << 8) | (reg & 0xFC);
-    io::outl(kAddressPort, address);
+    select(dev, fn, reg);
     return io::inl(kDataPort);
+}
+
+uint16_t config_read16(uint8_t dev, uint8_t fn, uint8_t reg) {
+    select(dev, fn, reg);
+    return io::inw(static_cast<uint16_t>(kDataPort + (reg & 2)));
+}
+
+void config_write32(uint8_t dev, uint8_t fn, uint8_t reg, uint32_t value) {
+    select(dev, fn, reg);
+    io::outl(kDataPort, value);
+}
+
+void config_write16(uint8_t dev, uint8_t fn, uint8_t reg, uint16_t value) {
+    select(dev, fn, reg);
+    io::outw(static_cast<uint16_t>(kDataPort + (reg & 2)), value);
+}
+
+uint32_t config_accesses() { return g_accesses; }
+
+bool find(uint16_t vendor, uint16_t device, Function* out) {
+    const uint32_t want = (uint32_t{device} << 16) | vendor;
+    for (uint8_t dev = 0; dev < 32; ++dev) {
+        for (uint8_t fn = 0; fn < 8; ++fn) {
+            const uint32_t id = config_read32(dev, fn, 0x00);
+            if ((id & 0xFFFF) == 0xFFFF) {
+                if (fn == 0) {
+                    break;  // no device: skip its other functions
+                }
+                continue;
+            }
+            if (id == want) {
+                *out = Function{dev, fn};
+                return true;
+            }
+            if (fn == 0 && (config_read32(dev, fn, 0x0C) & (0x80u << 16)) == 0) {
+                break;  // single-function device
+            }
+        }
+    }
+    return false;
 }
 
 uint32_t enumerate_and_report() {

@@ -7,8 +7,26 @@
 
 namespace probe::pci {
 
-// Reads dword `reg` (a multiple of 4) of bus 0, device dev, function fn.
+// Configuration accesses to bus 0, device dev, function fn. `reg` is
+// aligned to the access width; a 16-bit access goes through data port
+// 0xCFC + (reg & 2), so it touches only its own two bytes (command and
+// status are separate registers sharing one dword).
 uint32_t config_read32(uint8_t dev, uint8_t fn, uint8_t reg);
+uint16_t config_read16(uint8_t dev, uint8_t fn, uint8_t reg);
+void config_write32(uint8_t dev, uint8_t fn, uint8_t reg, uint32_t value);
+void config_write16(uint8_t dev, uint8_t fn, uint8_t reg, uint16_t value);
+
+// Configuration accesses made so far (each is two port accesses, ~40-65 us
+// each from CPL3 here).
+uint32_t config_accesses();
+
+struct Function {
+    uint8_t dev = 0;
+    uint8_t fn = 0;
+};
+
+// The first function on bus 0 with this vendor and device id, if any.
+bool find(uint16_t vendor, uint16_t device, Function* out);
 
 // Prints one line per function found and a summary:
 //   probe: pci bdf=00:03.0 vendor=0x1af4 device=0x1044 class=0xff0000 header=0x0 bar0=0x...

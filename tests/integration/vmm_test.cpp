@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include <linux/kvm.h>
+
 #include <catch2/catch.hpp>
 
 #include "compute/exit_status.hpp"
@@ -114,12 +116,23 @@ TEST_CASE("control socket: describe, stats, pause, resume, console, errors and s
   CHECK(serial_bytes(sock) == at_pause);  // a paused guest prints nothing
   auto during = control_request(sock, R"({"cmd":"describe"})");
   CHECK(during["result"]["state"] == "paused");
+  // Paused: every vCPU's KVM state can be read. The probe runs at CPL3 after its boot code
+  // (vCPU 0); the second vCPU was never started by the guest (no INIT/SIPI yet).
+  auto states = control_request(sock, R"({"cmd":"vcpu_state"})");
+  INFO(states.dump().substr(0, 400));
+  REQUIRE(states["ok"] == true);
+  REQUIRE(states["result"]["vcpus"].size() == 2);
+  CHECK(states["result"]["vcpus"][0]["cpl"] == 3);
+  CHECK(states["result"]["vcpus"][0]["rip"].get<uint64_t>() >= 0x100000);
+  CHECK(states["result"]["vcpus"][1]["mp_state"] == KVM_MP_STATE_UNINITIALIZED);
 
   auto resumed = control_request(sock, R"({"cmd":"resume"})");
   REQUIRE(resumed["ok"] == true);
   std::this_thread::sleep_for(300ms);
   CHECK(serial_bytes(sock) > at_pause);
 
+  auto running_state = control_request(sock, R"({"cmd":"vcpu_state"})");
+  CHECK(running_state["ok"] == false);  // refused while the vCPUs run
   auto stats = control_request(sock, R"({"cmd":"stats"})");
   REQUIRE(stats["ok"] == true);
   CHECK(stats["result"]["vcpus"][0]["exits"]["io"].get<uint64_t>() > 0);

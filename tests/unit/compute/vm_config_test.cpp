@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -137,4 +138,44 @@ TEST_CASE("config file: unreadable or invalid JSON is reported with the path", "
   REQUIRE(apply_json_file(path.string(), c).has_value());
   CHECK(c.vcpus == 3);
   std::filesystem::remove(path);
+}
+
+#include "compute/vcpu/vcpu_state.hpp"
+
+TEST_CASE("vcpu state: JSON form round-trips exactly and refuses damaged input", "[compute][state]") {
+  VcpuState s;
+  s.regs.rip = 0x1234'5678'9abcull;
+  s.regs.rflags = 0x202;
+  s.sregs.cs.selector = 0x33;
+  s.sregs.cs.dpl = 3;
+  s.sregs.efer = 0x500;
+  s.fpu.fcw = 0x37f;
+  s.lapic.regs[0x20] = 0x01;
+  s.mp_state.mp_state = KVM_MP_STATE_RUNNABLE;
+  s.msrs.push_back(kvm_msr_entry{0xC0000082, 0, 0xffffffff81000000ull});
+  nlohmann::json json = s.to_json();
+  CHECK(json["rip"] == s.regs.rip);
+  CHECK(json["cpl"] == 3);
+  auto back = VcpuState::from_json(nlohmann::json::parse(json.dump()));
+  REQUIRE(back.has_value());
+  CHECK(std::memcmp(&back->regs, &s.regs, sizeof s.regs) == 0);
+  CHECK(std::memcmp(&back->sregs, &s.sregs, sizeof s.sregs) == 0);
+  CHECK(std::memcmp(&back->fpu, &s.fpu, sizeof s.fpu) == 0);
+  CHECK(std::memcmp(&back->lapic, &s.lapic, sizeof s.lapic) == 0);
+  CHECK(back->mp_state.mp_state == KVM_MP_STATE_RUNNABLE);
+  REQUIRE(back->msrs.size() == 1);
+  CHECK(back->msrs[0].data == 0xffffffff81000000ull);
+
+  auto damaged = json;
+  damaged["regs"] = json["regs"].get<std::string>().substr(2);
+  CHECK(VcpuState::from_json(damaged).error().code() == EINVAL);
+  damaged = json;
+  damaged["sregs"] = std::string(json["sregs"].get<std::string>().size(), 'z');
+  CHECK(VcpuState::from_json(damaged).error().code() == EINVAL);
+  damaged = json;
+  damaged["version"] = 99;
+  CHECK(VcpuState::from_json(damaged).error().code() == EINVAL);
+  damaged = json;
+  damaged["msrs"] = nlohmann::json::array({nlohmann::json::array({1})});
+  CHECK(VcpuState::from_json(damaged).error().code() == EINVAL);
 }
