@@ -47,16 +47,17 @@ const Bus::Entry* Bus::find(uint64_t addr, uint64_t* base) const {
   return &it->second;
 }
 
+std::shared_ptr<BusDevice> Bus::lookup(uint64_t addr, uint64_t* base) const {
+  std::shared_lock lock(mu_);
+  const Entry* e = find(addr, base);
+  // A copy of the pointer: the device is called without the lock held, so a concurrent
+  // remove() never waits for a device access (and the device lives until the access ends).
+  return e != nullptr ? e->device : nullptr;
+}
+
 bool Bus::read(uint64_t addr, std::span<uint8_t> data) const {
-  std::shared_ptr<BusDevice> device;
   uint64_t base = 0;
-  {
-    std::shared_lock lock(mu_);
-    const Entry* e = find(addr, &base);
-    if (e != nullptr) {
-      device = e->device;
-    }
-  }
+  std::shared_ptr<BusDevice> device = lookup(addr, &base);
   if (!device) {
     std::fill(data.begin(), data.end(), 0xFF);
     return false;
@@ -66,15 +67,8 @@ bool Bus::read(uint64_t addr, std::span<uint8_t> data) const {
 }
 
 bool Bus::write(uint64_t addr, std::span<const uint8_t> data) const {
-  std::shared_ptr<BusDevice> device;
   uint64_t base = 0;
-  {
-    std::shared_lock lock(mu_);
-    const Entry* e = find(addr, &base);
-    if (e != nullptr) {
-      device = e->device;
-    }
-  }
+  std::shared_ptr<BusDevice> device = lookup(addr, &base);
   if (!device) {
     return false;
   }

@@ -57,6 +57,7 @@ class Bus {
   };
   // Finds the device whose range holds addr; caller holds mu_.
   const Entry* find(uint64_t addr, uint64_t* base) const;
+  std::shared_ptr<BusDevice> lookup(uint64_t addr, uint64_t* base) const;
 
   std::string name_;
   mutable std::shared_mutex mu_;
