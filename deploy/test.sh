@@ -81,7 +81,7 @@ fi
 # The test cluster: own directory, Ceph ports and Gluster address (quickstart's may be up).
 export HCNODE_CLUSTER_DIR=$cluster_dir
 export HCNODE_CEPH_PORT_BASE=${HCNODE_TEST_CEPH_PORT_BASE:-17800}
-export HCNODE_GLUSTER_HOST=${HCNODE_TEST_GLUSTER_HOST:-127.0.0.3}
+export HCNODE_GLUSTER_HOST=${HCNODE_TEST_GLUSTER_HOST:-127.0.0.4}
 export HCNODE_GLUSTER_VOLUME=${HCNODE_TEST_GLUSTER_VOLUME:-vmtest}
 teardown() {
     if [[ $keep_cluster -eq 1 ]]; then
