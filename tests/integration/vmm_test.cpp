@@ -5,12 +5,16 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sys/socket.h>
+
+#include <sstream>
 #include <thread>
 
 #include <linux/kvm.h>
 
 #include <catch2/catch.hpp>
 
+#include "base/unix_socket.hpp"
 #include "compute/exit_status.hpp"
 #include "tests/integration/requirements.hpp"
 #include "tests/integration/vmm_process.hpp"
@@ -96,6 +100,13 @@ TEST_CASE("control socket: describe, stats, pause, resume, console, errors and s
   CHECK(describe["result"]["vcpus"][0]["tid"].get<int>() > 0);
   CHECK(describe["result"]["config"]["memory"] == 128 << 20);
   CHECK(describe["result"]["boot"]["format"] == "PVH ELF");
+  // One named thread per vCPU ("vcpu0", "vcpu1"), as the kernel reports them.
+  for (const auto& v : describe["result"]["vcpus"]) {
+    std::ifstream comm("/proc/" + std::to_string(vmm.pid()) + "/task/" + std::to_string(v["tid"].get<int>()) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    CHECK(name == "vcpu" + std::to_string(v["index"].get<int>()));
+  }
   bool has_serial = false;
   for (const auto& d : describe["result"]["devices"]) {
     has_serial |= d["name"] == "serial-com1";
@@ -162,6 +173,53 @@ TEST_CASE("control socket: describe, stats, pause, resume, console, errors and s
   CHECK_FALSE(std::filesystem::exists(sock));  // the socket file is removed on exit
 }
 
+TEST_CASE("serial console: a unix-socket client sees the boot and a file target gets the output",
+          "[kvm][vmm][console]") {
+  require_kvm();
+  const std::string sock = socket_path();
+  const std::string console = sock + ".console";
+  VmmProcess vmm({"--kernel", probe_elf(), "--memory", "128M", "--serial", "unix:" + console,
+                  "--control-socket", sock, "--cmdline", "mode=spin ms=600000"});
+  REQUIRE(wait_for_socket(console, 20s));
+  REQUIRE(wait_for_socket(sock, 20s));
+  // Wait until the guest has reached its spin (its banner is in the history by then).
+  std::string text;
+  for (int i = 0; i < 500 && text.find("probe: mode name=spin") == std::string::npos; ++i) {
+    text = control_request(sock, R"({"cmd":"console"})")["result"]["output"].get<std::string>();
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(text.find("probe: mode name=spin") != std::string::npos);
+  // A client attaching late still gets the boot output (history replay).
+  auto client = connect_unix(console);
+  REQUIRE(client.has_value());
+  std::string seen;
+  char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (seen.find("hcnode-probe: banner v1") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    ssize_t n = ::recv(client->get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      seen.append(buf, static_cast<size_t>(n));
+    } else {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  CHECK(seen.find("hcnode-probe: banner v1") != std::string::npos);
+  CHECK(control_request(sock, R"({"cmd":"describe"})")["result"]["console"]["clients"] == 1);
+  vmm.signal(SIGTERM);
+  REQUIRE(vmm.wait(30s).has_value());
+  CHECK_FALSE(std::filesystem::exists(console));  // the console socket is removed on exit
+
+  const std::string file = sock + ".log";
+  VmmProcess to_file({"--kernel", probe_elf(), "--serial", "file:" + file, "--cmdline", "mode=print n=2"});
+  REQUIRE(to_file.wait(60s) == compute::kExitGuestEnded);
+  std::ifstream in(file);
+  std::stringstream content;
+  content << in.rdbuf();
+  CHECK(content.str().find("probe: print i=2 n=2") != std::string::npos);
+  CHECK(to_file.stdout_text().empty());  // nothing went to stdout
+  std::filesystem::remove(file);
+}
+
 TEST_CASE("SIGTERM stops a running VM cleanly with the signal exit status", "[kvm][vmm]") {
   require_kvm();
   const std::string sock = socket_path();
@@ -194,6 +252,9 @@ TEST_CASE("hcnode-vmm refuses bad input with precise messages and distinct exit 
     in.read(bytes.data(), 100);
     std::ofstream(truncated, std::ios::binary).write(bytes.data(), 100);
   }
+  const std::string big_initrd = dir + "/big.initrd";
+  std::ofstream(big_initrd).close();
+  std::filesystem::resize_file(big_initrd, 20 << 20);  // larger than the 16 MiB guest
   const std::string garbage = dir + "/garbage.bin";
   std::ofstream(garbage) << "this is not a kernel at all, just text\n";
   const Case cases[] = {
@@ -203,6 +264,7 @@ TEST_CASE("hcnode-vmm refuses bad input with precise messages and distinct exit 
       {{"--kernel", probe_elf(), "--memory", "100000"}, compute::kExitBadConfig, "multiple of 4 KiB"},
       {{"--kernel", probe_elf(), "--memory", "12X"}, compute::kExitBadConfig, "unknown unit"},
       {{"--kernel", probe_elf(), "--vcpus", "300"}, compute::kExitBadConfig, "vcpus 300"},
+      {{"--kernel", probe_elf(), "--memory", "16M", "--initrd", big_initrd}, compute::kExitBadKernel, "initrd"},
       {{"--kernel", probe_elf(), "--serial", "tcp:1.2.3.4"}, compute::kExitBadConfig, "serial"},
       {{"--kernel", probe_elf(), "--no-such-flag"}, compute::kExitBadConfig, "no-such-flag"},
       {{"--kernel", probe_elf(), "--config", "/nonexistent.json"}, compute::kExitBadConfig, "/nonexistent.json"},

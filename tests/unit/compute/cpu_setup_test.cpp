@@ -69,7 +69,7 @@ TEST_CASE("cpuid: extended topology leaf 0xB describes count cores of one thread
   CHECK(((find(out, 4).eax >> 26) & 0x3F) == 5);
 }
 
-TEST_CASE("cpuid: PMU leaf zeroed; hypercall PV features hidden when the host cannot serve them",
+TEST_CASE("cpuid: PMU leaf zeroed, hypercall PV features hidden when the host cannot serve them",
           "[compute][cpuid]") {
   auto with = filter_cpuid(host_like(), CpuidOptions{.pv_hypercalls = true});
   auto without = filter_cpuid(host_like(), CpuidOptions{.pv_hypercalls = false});

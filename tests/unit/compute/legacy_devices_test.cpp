@@ -30,7 +30,7 @@ struct SerialFixture {
 
 }  // namespace
 
-TEST_CASE("8250: bytes written to THR reach the sink; LSR shows an empty transmitter",
+TEST_CASE("8250: bytes written to THR reach the sink, LSR shows an empty transmitter",
           "[compute][serial]") {
   SerialFixture f;
   for (char c : std::string("hello\n")) {
@@ -79,7 +79,7 @@ TEST_CASE("8250: THR-empty interrupt on enable and after each write, cleared by 
   CHECK(f.irq->rising_edges == 2);
 }
 
-TEST_CASE("8250: no interrupt without OUT2; loopback routes output to input", "[compute][serial]") {
+TEST_CASE("8250: no interrupt without OUT2, loopback routes output to input", "[compute][serial]") {
   SerialFixture f;
   out8(f.uart, 4, 0x00);
   out8(f.uart, 1, 0x03);
@@ -97,7 +97,7 @@ TEST_CASE("8250: host input beyond the FIFO limit is dropped, not buffered witho
   CHECK(f.uart.enqueue_input(big) == Serial8250::kRxFifoLimit);
 }
 
-TEST_CASE("i8042: command 0xFE resets the machine; self-test answers 0x55", "[compute][i8042]") {
+TEST_CASE("i8042: command 0xFE resets the machine, self-test answers 0x55", "[compute][i8042]") {
   int resets = 0;
   I8042 kbc([&] { ++resets; });
   CHECK((in8(kbc, I8042::kCommandPort) & 0x01) == 0);

@@ -40,7 +40,7 @@ TEST_CASE("sizes: binary units, bounds and junk", "[compute][config]") {
   CHECK(format_size(1536ull << 20) == "1.5 GiB");
 }
 
-TEST_CASE("config JSON: every key applies; unknown keys and wrong types are refused", "[compute][config]") {
+TEST_CASE("config JSON: every key applies, unknown keys and wrong types are refused", "[compute][config]") {
   VmConfig c;
   auto json = nlohmann::json::parse(R"({"memory":"256M","vcpus":4,"kernel":"/k","initrd":"/i",
       "cmdline":"console=ttyS0","serial":"unix:/tmp/s","control_socket":"/tmp/c","log_level":"debug",
