@@ -36,12 +36,9 @@ step "1/6 dependencies (apt, only what is missing)"
 "$repo/deploy/install-deps.sh"
 
 step "2/6 build (Release) in $build"
-mkdir -p "$build"
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$build/configure.log" 2>&1 ||
-    { tail -40 "$build/configure.log"; echo "quickstart: cmake configure failed"; exit 1; }
-cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 ||
-    { grep -E -A5 'error|FAILED' "$build/build.log" | head -60; echo "quickstart: build failed (log: $build/build.log)"; exit 1; }
-echo "built; log: $build/build.log"
+# shellcheck source=deploy/lib/build.sh
+source "$repo/deploy/lib/build.sh"
+hcnode_build "$repo" "$build" Release quickstart || exit 1
 
 step "3/6 dev cluster up (Ceph: 1 mon, 1 mgr, 3 OSDs; Gluster: replica-3 volume)"
 "$repo/deploy/devcluster.sh" up

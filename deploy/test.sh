@@ -59,14 +59,9 @@ step "dependencies"
 "$repo/deploy/install-deps.sh"
 
 step "build (Debug, ASan+UBSan, -Werror) in $build"
-mkdir -p "$build"
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHCNODE_WERROR=ON >"$build/configure.log" 2>&1 ||
-    { tail -40 "$build/configure.log"; echo "test.sh: cmake configure failed"; exit 1; }
-if ! cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1; then
-    grep -E -A5 'error|FAILED' "$build/build.log" | head -80
-    echo "test.sh: build failed (full log: $build/build.log)"
-    exit 1
-fi
+# shellcheck source=deploy/lib/build.sh
+source "$repo/deploy/lib/build.sh"
+hcnode_build "$repo" "$build" Debug test.sh -DHCNODE_WERROR=ON || exit 1
 
 status=0
 step "unit tests"

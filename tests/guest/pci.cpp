@@ -43,8 +43,13 @@ void config_write16(uint8_t dev, uint8_t fn, uint8_t reg, uint16_t value) {
 
 uint32_t config_accesses() { return g_accesses; }
 
-bool find(uint16_t vendor, uint16_t device, Function* out) {
-    const uint32_t want = (uint32_t{device} << 16) | vendor;
+namespace {
+
+// Calls visit(dev, fn, id) for every function present on bus 0, in order, until visit returns
+// true (then returns true). Absent function 0 skips the device; a single-function device
+// (header type bit 7 clear) skips functions 1..7.
+template <typename Visit>
+bool walk_bus0(Visit visit) {
     for (uint8_t dev = 0; dev < 32; ++dev) {
         for (uint8_t fn = 0; fn < 8; ++fn) {
             const uint32_t id = config_read32(dev, fn, 0x00);
@@ -54,8 +59,7 @@ bool find(uint16_t vendor, uint16_t device, Function* out) {
                 }
                 continue;
             }
-            if (id == want) {
-                *out = Function{dev, fn};
+            if (visit(dev, fn, id)) {
                 return true;
             }
             if (fn == 0 && (config_read32(dev, fn, 0x0C) & (0x80u << 16)) == 0) {
@@ -66,35 +70,37 @@ bool find(uint16_t vendor, uint16_t device, Function* out) {
     return false;
 }
 
+}  // namespace
+
+bool find(uint16_t vendor, uint16_t device, Function* out) {
+    const uint32_t want = (uint32_t{device} << 16) | vendor;
+    return walk_bus0([&](uint8_t dev, uint8_t fn, uint32_t id) {
+        if (id != want) {
+            return false;
+        }
+        *out = Function{dev, fn};
+        return true;
+    });
+}
+
 uint32_t enumerate_and_report() {
     uint32_t count = 0;
-    for (uint8_t dev = 0; dev < 32; ++dev) {
-        for (uint8_t fn = 0; fn < 8; ++fn) {
-            const uint32_t id = config_read32(dev, fn, 0x00);
-            if ((id & 0xFFFF) == 0xFFFF) {
-                if (fn == 0) {
-                    break;  // no device: skip its other functions
-                }
-                continue;
-            }
-            const uint32_t class_rev = config_read32(dev, fn, 0x08);
-            const uint32_t header = (config_read32(dev, fn, 0x0C) >> 16) & 0xFF;
-            const uint32_t bar0 = config_read32(dev, fn, 0x10);
-            char bdf[8] = {'0', '0', ':', "0123456789abcdef"[dev >> 4], "0123456789abcdef"[dev & 15], '.',
-                           static_cast<char>('0' + fn), 0};
-            serial::emit(Record("pci")
-                             .word("bdf", bdf)
-                             .x("vendor", id & 0xFFFF)
-                             .x("device", id >> 16)
-                             .x("class", class_rev >> 8)
-                             .x("header", header & 0x7F)
-                             .x("bar0", bar0));
-            ++count;
-            if (fn == 0 && (header & 0x80) == 0) {
-                break;  // single-function device
-            }
-        }
-    }
+    walk_bus0([&](uint8_t dev, uint8_t fn, uint32_t id) {
+        const uint32_t class_rev = config_read32(dev, fn, 0x08);
+        const uint32_t header = (config_read32(dev, fn, 0x0C) >> 16) & 0xFF;
+        const uint32_t bar0 = config_read32(dev, fn, 0x10);
+        char bdf[8] = {'0', '0', ':', "0123456789abcdef"[dev >> 4], "0123456789abcdef"[dev & 15], '.',
+                       static_cast<char>('0' + fn), 0};
+        serial::emit(Record("pci")
+                         .word("bdf", bdf)
+                         .x("vendor", id & 0xFFFF)
+                         .x("device", id >> 16)
+                         .x("class", class_rev >> 8)
+                         .x("header", header & 0x7F)
+                         .x("bar0", bar0));
+        ++count;
+        return false;
+    });
     serial::emit(Record("pci_done").u("count", count));
     return count;
 }
