@@ -85,7 +85,7 @@ void EventLoop::post(std::function<void()> task) {
   (void)wake_.signal();
 }
 
-void EventLoop::drain_posted() {
+size_t EventLoop::drain_posted() {
   std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(posted_mu_);
@@ -94,6 +94,7 @@ void EventLoop::drain_posted() {
   for (auto& task : tasks) {
     task();
   }
+  return tasks.size();
 }
 
 Result<int> EventLoop::run_once(int timeout_ms) {
@@ -111,13 +112,7 @@ Result<int> EventLoop::run_once(int timeout_ms) {
     const uint64_t id = events[i].data.u64;
     if (id == kWakeId) {
       (void)wake_.consume();
-      size_t before;
-      {
-        std::lock_guard lock(posted_mu_);
-        before = posted_.size();
-      }
-      drain_posted();
-      dispatched += static_cast<int>(before);
+      dispatched += static_cast<int>(drain_posted());
       continue;
     }
     auto it = by_id_.find(id);

@@ -64,7 +64,8 @@ class EventLoop {
 
  private:
   EventLoop(std::string name, Fd epoll, EventFd wake);
-  void drain_posted();
+  // Runs the posted tasks; returns how many ran.
+  size_t drain_posted();
 
   struct Registration {
     int fd;

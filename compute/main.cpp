@@ -92,7 +92,7 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   return -1;
 }
 
-std::string handle_request(Vm& vm, EventLoop& loop, const api::Request& request, int& shutdown_timeout_ms) {
+std::string handle_request(Vm& vm, const api::Request& request, int& shutdown_timeout_ms) {
   switch (request.command) {
     case api::Command::kDescribe:
       return api::ok_reply(request.id, vm.describe());
@@ -107,7 +107,6 @@ std::string handle_request(Vm& vm, EventLoop& loop, const api::Request& request,
     case api::Command::kShutdown:
       shutdown_timeout_ms = static_cast<int>(request.timeout_ms);
       vm.request_exit(kExitShutdownRequest, "shutdown requested on the control socket");
-      (void)loop;
       return api::ok_reply(request.id, {{"state", "stopping"}});
     case api::Command::kVcpuState: {
       auto states = vm.vcpu_states();
@@ -175,7 +174,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<api::ControlServer> control;
   if (!config.control_socket.empty()) {
     auto server = api::ControlServer::create(**loop, config.control_socket, [&](const api::Request& r) {
-      return handle_request(**vm, **loop, r, shutdown_timeout_ms);
+      return handle_request(**vm, r, shutdown_timeout_ms);
     });
     if (!server) {
       std::fprintf(stderr, "hcnode-vmm: error: %s\n", server.error().message().c_str());

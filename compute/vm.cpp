@@ -72,11 +72,11 @@ const char* vm_state_name(VmState state) {
 }
 
 std::expected<std::unique_ptr<Vm>, VmBuildError> Vm::create(const VmConfig& config) {
-  if (auto r = validate(config); !r) {
-    const int status = (r.error().context().starts_with("kernel") || r.error().context().starts_with("initrd"))
-                           ? kExitBadKernel
-                           : kExitBadConfig;
-    return build_fail(status, r.error());
+  if (auto r = validate_settings(config); !r) {
+    return build_fail(kExitBadConfig, r.error());
+  }
+  if (auto r = validate_boot_files(config); !r) {
+    return build_fail(kExitBadKernel, r.error());
   }
   auto kvm = kvm::KvmSystem::open();
   if (!kvm) {

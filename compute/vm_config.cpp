@@ -116,7 +116,7 @@ Status apply_json_file(const std::string& path, VmConfig& config) {
   return with_context(apply_json(json, config), path);
 }
 
-Status validate(const VmConfig& config) {
+Status validate_settings(const VmConfig& config) {
   if (config.memory_bytes % 4096 != 0) {
     return fail(EINVAL, "memory " + std::to_string(config.memory_bytes) + " bytes is not a multiple of 4 KiB");
   }
@@ -129,10 +129,6 @@ Status validate(const VmConfig& config) {
   if (config.kernel.empty()) {
     return fail(EINVAL, "no kernel given (--kernel PATH)");
   }
-  HCN_TRY_STATUS(check_readable_file("kernel", config.kernel));
-  if (!config.initrd.empty()) {
-    HCN_TRY_STATUS(check_readable_file("initrd", config.initrd));
-  }
   HCN_TRY_STATUS(parse_log_level(config.log_level));
   const std::string& s = config.serial;
   if (!(s == "stdout" || s == "none" || (s.starts_with("file:") && s.size() > 5) ||
@@ -140,6 +136,19 @@ Status validate(const VmConfig& config) {
     return fail(EINVAL, "serial '" + s + "' (expected stdout, file:PATH, unix:PATH or none)");
   }
   return {};
+}
+
+Status validate_boot_files(const VmConfig& config) {
+  HCN_TRY_STATUS(check_readable_file("kernel", config.kernel));
+  if (!config.initrd.empty()) {
+    HCN_TRY_STATUS(check_readable_file("initrd", config.initrd));
+  }
+  return {};
+}
+
+Status validate(const VmConfig& config) {
+  HCN_TRY_STATUS(validate_settings(config));
+  return validate_boot_files(config);
 }
 
 }  // namespace hcnode::compute

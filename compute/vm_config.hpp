@@ -43,9 +43,13 @@ Status apply_json_file(const std::string& path, VmConfig& config);
 inline constexpr uint64_t kMinMemory = 16ull << 20;
 inline constexpr uint32_t kMaxVcpus = 254;  // APIC ids < 255 in the MP table
 
-// Checks the values that can be checked without KVM: memory a multiple of 4 KiB and at least
-// kMinMemory, 1..kMaxVcpus vCPUs, kernel/initrd readable files, known log level and serial target
-// syntax. The message names the field and says what is expected.
+// Checks the values that can be checked without KVM, in two parts that fail with different exit
+// statuses (exit_status.hpp): the settings — memory a multiple of 4 KiB and at least kMinMemory,
+// 1..kMaxVcpus vCPUs, a kernel named, known log level and serial target syntax — and the boot
+// files — kernel and initrd readable regular files. The message names the field and says what
+// is expected. validate() runs both.
+Status validate_settings(const VmConfig& config);
+Status validate_boot_files(const VmConfig& config);
 Status validate(const VmConfig& config);
 
 Result<PvHypercalls> parse_pv_hypercalls(const std::string& text);

@@ -131,11 +131,6 @@ void KvmInterrupts::release_msi(uint32_t gsi, int eventfd) {
   }
 }
 
-size_t KvmInterrupts::msi_routes() const {
-  std::lock_guard lock(mu_);
-  return msi_.size();
-}
-
 Status KvmInterrupts::register_mmio_ioevent(uint64_t addr, uint32_t len, int fd) {
   return vm_.ioeventfd(addr, len, fd, /*is_pio=*/false);
 }

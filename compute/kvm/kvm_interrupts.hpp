@@ -40,9 +40,6 @@ class KvmInterrupts final : public compute::InterruptController,
   // Called by vectors (they hold a shared_ptr to this object).
   Status set_msi_route(uint32_t gsi, const compute::MsiMessage& message);
   void release_msi(uint32_t gsi, int eventfd);
-  KvmVm& vm() { return vm_; }
-
-  size_t msi_routes() const;
 
  private:
   explicit KvmInterrupts(KvmVm& vm) : vm_(vm) {}
