@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tests/guest/blk_modes.hpp"
 #include "tests/guest/cmdline.hpp"
 #include "tests/guest/cpu_tables.hpp"
 #include "tests/guest/cpuid.hpp"
@@ -199,6 +200,16 @@ uint8_t mode_rng(const Context& ctx) {
     return rng::run(opt);
 }
 
+// virtio-blk modes (blk_modes.hpp; parameters in README.md).
+uint8_t mode_write_verify(const Context& ctx) {
+    return blk::mode_write_verify(ctx.cmdline, ctx.tsc.khz);
+}
+uint8_t mode_records(const Context& ctx) { return blk::mode_records(ctx.cmdline, ctx.tsc.khz); }
+uint8_t mode_io(const Context& ctx) { return blk::mode_io(ctx.cmdline, ctx.tsc.khz); }
+uint8_t mode_zeroes(const Context& ctx) { return blk::mode_zeroes(ctx.cmdline, ctx.tsc.khz); }
+uint8_t mode_ro_check(const Context& ctx) { return blk::mode_ro_check(ctx.cmdline, ctx.tsc.khz); }
+uint8_t mode_hostile(const Context& ctx) { return blk::mode_hostile(ctx.cmdline, ctx.tsc.khz); }
+
 // No mode= at all: a short spin, the smoke test.
 uint8_t mode_default(const Context& ctx) { return spin_for(ctx, 10); }
 
@@ -214,6 +225,12 @@ constexpr Mode kModes[] = {
     {"fault", mode_fault},
     {"pci", mode_pci},
     {"rng", mode_rng},
+    {"write-verify", mode_write_verify},
+    {"records", mode_records},
+    {"io", mode_io},
+    {"zeroes", mode_zeroes},
+    {"ro-check", mode_ro_check},
+    {"hostile", mode_hostile},
 };
 
 uint8_t run(const Context& ctx) {

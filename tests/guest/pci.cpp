@@ -83,6 +83,24 @@ bool find(uint16_t vendor, uint16_t device, Function* out) {
     });
 }
 
+bool find_nth(uint16_t vendor, uint16_t device_a, uint16_t device_b, uint32_t index,
+              Function* out, uint16_t* matched) {
+    uint32_t seen = 0;
+    return walk_bus0([&](uint8_t dev, uint8_t fn, uint32_t id) {
+        const auto dev_id = static_cast<uint16_t>(id >> 16);
+        if ((id & 0xFFFF) != vendor || dev_id == 0 ||
+            (dev_id != device_a && dev_id != device_b)) {
+            return false;
+        }
+        if (seen++ != index) {
+            return false;
+        }
+        *out = Function{dev, fn};
+        *matched = dev_id;
+        return true;
+    });
+}
+
 uint32_t enumerate_and_report() {
     uint32_t count = 0;
     walk_bus0([&](uint8_t dev, uint8_t fn, uint32_t id) {

@@ -28,6 +28,12 @@ struct Function {
 // The first function on bus 0 with this vendor and device id, if any.
 bool find(uint16_t vendor, uint16_t device, Function* out);
 
+// The index-th (0-based) function on bus 0, in bus order, whose vendor is
+// `vendor` and whose device id is device_a or device_b (0: unused); sets
+// *matched to the id it has.
+bool find_nth(uint16_t vendor, uint16_t device_a, uint16_t device_b, uint32_t index,
+              Function* out, uint16_t* matched);
+
 // Prints one line per function found and a summary:
 //   probe: pci bdf=00:03.0 vendor=0x1af4 device=0x1044 class=0xff0000 header=0x0 bar0=0x...
 //   probe: pci_done count=N

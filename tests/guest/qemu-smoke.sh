@@ -148,5 +148,76 @@ else
     bad pit-accuracy "pit says $pit_khz kHz, cpuid says $khz kHz (want within 1%)"
 fi
 
+# virtio-blk modes (blk_modes.cpp) against QEMU's virtio-blk-pci on a
+# 64 MiB raw image (default cache mode: works on any file system).
+img="$(mktemp -p "${TMPDIR:-/var/tmp}" probe-smoke-XXXXXX.img)"
+img2="$(mktemp -p "${TMPDIR:-/var/tmp}" probe-smoke-XXXXXX.img)"
+trap 'rm -rf "$work" "$img" "$img2"' EXIT
+truncate -s 64M "$img"
+truncate -s 16M "$img2"
+# shellcheck disable=SC2054  # commas belong to QEMU option values
+blk=(-drive "file=$img,if=none,id=d0,format=raw,aio=threads"
+     -device virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=2,serial=smoke-serial)
+blk_line='^probe: blk disk=0 features=0x[0-9a-f]+ capacity=131072 blk_size=512 num_queues=2 seg_max=[0-9]+ ro=0 serial="smoke-serial" bdf=00:[0-9a-f]{2}\.0$'
+
+boot blk-write-verify pc "mode=write-verify bytes=1048576 bs=16384 depth=4 seed=9" "${blk[@]}"
+expect blk-write-verify 0 reset "$blk_line" \
+    '^probe: write_verify offset=0 bytes=1048576 bs=16384 requests=64 mismatches=0 first_bad=0xffffffffffffffff write_errors=0 read_errors=0 flush_status=0 us=[0-9]+$' \
+    '^probe: done mode=write-verify$'
+# A second VM reads what the first wrote.
+boot blk-verify-only pc "mode=write-verify bytes=1048576 bs=65536 seed=9 verify-only=1" "${blk[@]}"
+expect blk-verify-only 0 reset 'mismatches=0 .* read_errors=0 flush_status=none ' \
+    '^probe: done mode=write-verify$'
+boot blk-verify-wrong-seed pc "mode=write-verify bytes=4096 seed=10 verify-only=1" "${blk[@]}"
+expect blk-verify-wrong-seed 1 reset 'mismatches=512 first_bad=0x0 ' \
+    '^probe: error reason=mismatch device=blk$'
+
+boot blk-records pc "mode=records offset=2097152 count=20 seed=3" "${blk[@]}"
+expect blk-records 0 reset '^probe: record seq=1$' '^probe: record seq=20$' \
+    '^probe: records written=20$' '^probe: done mode=records$'
+lines="$(grep -ac '^probe: record seq=' "$out")"
+if [[ "$lines" == 20 ]]; then
+    ok blk-records-count
+else
+    bad blk-records-count "$lines record lines, want 20"
+fi
+
+io_re='^probe: io rw=%s bs=4096 depth=%s queues=%s seconds=1 ops=[1-9][0-9]* errors=0 iops=[1-9][0-9]* kib_s=[1-9][0-9]* lat_p50_us=[0-9]+ lat_p90_us=[0-9]+ lat_p99_us=[0-9]+ lat_max_us=[0-9]+$'
+boot blk-io pc "mode=io rw=randread depth=8 seconds=1" "${blk[@]}"
+# shellcheck disable=SC2059
+expect blk-io 0 reset "$(printf "$io_re" randread 8 1)" '^probe: done mode=io$'
+boot blk-io-mq pc "mode=io rw=randrw depth=16 queues=2 seconds=1 size=16777216" "${blk[@]}"
+# shellcheck disable=SC2059
+expect blk-io-mq 0 reset "$(printf "$io_re" randrw 16 2)" '^probe: done mode=io$'
+
+boot blk-zeroes pc "mode=zeroes offset=4194304" "${blk[@]}"
+expect blk-zeroes 0 reset \
+    '^probe: zeroes discard=ok discard_nonzero_bytes=[0-9]+ write_zeroes=ok write_zeroes_nonzero_bytes=0$' \
+    '^probe: done mode=zeroes$'
+
+# shellcheck disable=SC2054
+boot blk-ro-check pc "mode=ro-check" -drive "file=$img,if=none,id=d0,format=raw,readonly=on" \
+    -device virtio-blk-pci,drive=d0,disable-legacy=on
+expect blk-ro-check 0 reset ' ro=1 serial="" ' \
+    '^probe: ro_check ro_feature=1 read_status=0 write_status=1$' '^probe: done mode=ro-check$'
+
+# disk=1 counts transitional (0x1001) and modern (0x1042) functions together.
+# shellcheck disable=SC2054
+boot blk-disk1 pc "mode=write-verify disk=1 bytes=65536" \
+    -drive "file=$img,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0 \
+    -drive "file=$img2,if=none,id=d1,format=raw" \
+    -device virtio-blk-pci,drive=d1,disable-legacy=on,queue-size=64,indirect_desc=off,serial=second
+expect blk-disk1 0 reset '^probe: blk disk=1 .* capacity=32768 .* serial="second" ' \
+    '^probe: blk_setup pci_id=0x1042 .* queue_size=64 indirect=0 ' '^probe: done mode=write-verify$'
+
+boot blk-hostile pc "mode=hostile case_ms=200" "${blk[@]}"
+expect blk-hostile 0 reset '^probe: hostile case=loop completed=[01] ' \
+    '^probe: hostile case=unknown-type completed=1 used_len=[0-9]+ status=2 ' \
+    '^probe: hostile_check case=avail-jump ok=1$' '!hostile_check .* ok=0' \
+    '^probe: hostile_done cases=16 alive=1$' '^probe: done mode=hostile$'
+
+boot blk-missing pc "mode=write-verify"
+expect blk-missing 1 reset '^probe: error reason=device-missing device=blk$'
+
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -71,6 +71,10 @@ bool Device::find(uint16_t device_id, uint16_t transitional_id) {
     return false;
 }
 
+bool Device::find_nth(uint16_t device_id, uint16_t transitional_id, uint32_t index) {
+    return pci::find_nth(kVendorId, device_id, transitional_id, index, &fn_, &device_id_);
+}
+
 // Returns the address BAR `bar` decodes at; if it is 0 (unassigned),
 // sizes it (PCI 3.0, 6.2.5.1) and places it in the MMIO hole.
 const char* Device::bar_address(uint8_t bar, uint64_t* out) {

@@ -56,6 +56,8 @@ inline constexpr uint8_t kStatusNeedsReset = 0x40;
 inline constexpr uint8_t kStatusFailed = 0x80;
 
 // Reserved feature bits (§6).
+inline constexpr uint64_t kFeatureIndirectDesc = 1ull << 28;    // VIRTIO_F_INDIRECT_DESC
+inline constexpr uint64_t kFeatureEventIdx = 1ull << 29;        // VIRTIO_F_EVENT_IDX
 inline constexpr uint64_t kFeatureVersion1 = 1ull << 32;        // VIRTIO_F_VERSION_1
 inline constexpr uint64_t kFeatureAccessPlatform = 1ull << 33;  // VIRTIO_F_ACCESS_PLATFORM
 
@@ -64,11 +66,16 @@ inline constexpr uint16_t kNoVector = 0xFFFF;  // VIRTIO_MSI_NO_VECTOR (§4.1.5.
 class Device {
   public:
     // timeout_ticks bounds every wait (reset, queue completion) in TSC ticks.
-    explicit Device(uint64_t timeout_ticks) : timeout_ticks_(timeout_ticks) {}
+    constexpr explicit Device(uint64_t timeout_ticks) : timeout_ticks_(timeout_ticks) {}
+    void set_timeout_ticks(uint64_t ticks) { timeout_ticks_ = ticks; }
 
     // Finds the first function 0x1AF4:device_id on bus 0, else (if not 0)
     // 0x1AF4:transitional_id. False if neither is there.
     bool find(uint16_t device_id, uint16_t transitional_id = 0);
+
+    // The index-th function (0-based, bus order) that is 0x1AF4:device_id
+    // or 0x1AF4:transitional_id: virtio-blk's disk=N.
+    bool find_nth(uint16_t device_id, uint16_t transitional_id, uint32_t index);
 
     // Walks the capability list (§4.1.4), reads (or, if 0, assigns) the
     // BARs it names, enables memory space + bus master, and maps the

@@ -13,9 +13,20 @@
 //   vq.add(bufs, n, &head); vq.kick();    // §2.7.13
 //   vq.poll(&used, deadline_tsc);         // §2.7.14, TSC deadline, no hang
 //
-// The driver asks for no interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT) and
-// negotiates neither EVENT_IDX nor INDIRECT_DESC: notification suppression
-// is only the device's VIRTQ_USED_F_NO_NOTIFY flag (§2.7.10).
+// The driver asks for no interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT) and does
+// not negotiate EVENT_IDX: notification suppression is only the device's
+// VIRTQ_USED_F_NO_NOTIFY flag (§2.7.10). Indirect descriptor tables
+// (§2.7.5.3, VIRTIO_F_INDIRECT_DESC) are built by the caller and added with
+// add_indirect(); the driver of the device decides whether it negotiated
+// the feature.
+//
+// Batching: add() several chains, then one kick() publishes them all and
+// notifies at most once. try_poll() is the non-blocking form of poll() for
+// loops over several queues.
+//
+// mode=hostile writes malformed chains on purpose through the raw_* API
+// (below), which is kept apart from the normal path: add() refuses while a
+// raw session is open, and the free list is rebuilt by raw_end().
 //
 // Pure memory code plus one MMIO write per kick (mmio.hpp), so it also
 // builds on the host, where host_test.cpp plays the device.
@@ -35,6 +46,7 @@ struct VirtqDesc {
 };
 inline constexpr uint16_t kDescFlagNext = 1;   // VIRTQ_DESC_F_NEXT
 inline constexpr uint16_t kDescFlagWrite = 2;  // VIRTQ_DESC_F_WRITE (device writes)
+inline constexpr uint16_t kDescFlagIndirect = 4;  // VIRTQ_DESC_F_INDIRECT (§2.7.5.3)
 
 // §2.7.6 The Virtqueue Available Ring; §2.7.8 The Virtqueue Used Ring.
 inline constexpr uint16_t kAvailFlagNoInterrupt = 1;  // VIRTQ_AVAIL_F_NO_INTERRUPT
@@ -61,6 +73,7 @@ class Virtqueue {
         kOk,
         kTimeout,  // nothing in the used ring before the deadline
         kBadId,    // the device returned an id that is not an outstanding head
+        kEmpty,    // try_poll(): nothing in the used ring right now
     };
 
     // Empties the rings for `size` descriptors (a power of two, 1..kMaxSize;
@@ -83,6 +96,13 @@ class Virtqueue {
     // descriptors are free.
     bool add(const Buffer* bufs, uint16_t n, uint16_t* head);
 
+    // Adds one descriptor with VIRTQ_DESC_F_INDIRECT naming a table of
+    // `entries` VirtqDesc at table_paddr (16-byte aligned, filled by the
+    // caller, §2.7.5.3.1: chained with NEXT, indices into the table). Only
+    // when VIRTIO_F_INDIRECT_DESC was negotiated. False if no descriptor
+    // is free or entries is 0.
+    bool add_indirect(uint64_t table_paddr, uint32_t entries, uint16_t* head);
+
     // Publishes the added chains (§2.7.13.3: avail idx after the ring
     // entries, with a barrier) and notifies the device unless it set
     // VIRTQ_USED_F_NO_NOTIFY (§2.7.13.4). Returns true if it notified.
@@ -91,6 +111,32 @@ class Virtqueue {
     // Waits for the next used element (§2.7.14) until rdtsc() reaches
     // deadline_tsc; on kOk frees that chain's descriptors.
     PollResult poll(Used* out, uint64_t deadline_tsc);
+
+    // One look at the used ring: kOk (chain freed), kEmpty or kBadId.
+    PollResult try_poll(Used* out);
+
+    // Chains handed to the device and not yet returned.
+    uint16_t in_flight() const { return in_flight_; }
+
+    // --- Raw access: mode=hostile only -------------------------------
+    // raw_begin() opens a session if the queue is idle (no chain in
+    // flight; false otherwise). Then raw_set_desc() writes any descriptor
+    // verbatim, raw_publish(head) puts any value in the next available
+    // ring slot and publishes it, raw_publish_idx() stores an arbitrary
+    // available idx (a corrupt ring), raw_notify() notifies whatever
+    // VIRTQ_USED_F_NO_NOTIFY says, raw_poll() consumes one used element
+    // without touching the free list. raw_end() closes the session and
+    // makes every descriptor free again: only valid when the device holds
+    // none of them (it returned the chain, or was reset; after a reset,
+    // init() the queue instead).
+    bool raw_begin();
+    void raw_set_desc(uint16_t index, const VirtqDesc& desc);
+    void raw_publish(uint16_t head);
+    void raw_publish_idx(uint16_t idx);
+    uint16_t raw_avail_idx() const { return avail_shadow_; }
+    void raw_notify();
+    PollResult raw_poll(Used* out, uint64_t deadline_tsc);
+    void raw_end();
 
     // Counters for reports.
     uint32_t notifies() const { return notifies_; }
@@ -113,6 +159,8 @@ class Virtqueue {
     static_assert(sizeof(Rings) == 3 * 4096);
 
     void free_chain(uint16_t head);
+    PollResult take(Used* out);
+    void reset_free_list();
 
     Rings rings_{};
     uint16_t size_ = 0;
@@ -121,6 +169,8 @@ class Virtqueue {
     uint16_t avail_shadow_ = 0;    // next avail idx (published by kick())
     uint16_t last_used_ = 0;       // used idx consumed so far
     uint16_t queue_index_ = 0;
+    uint16_t in_flight_ = 0;
+    bool raw_ = false;             // a raw_begin() session is open
     uintptr_t notify_addr_ = 0;
     bool outstanding_[kMaxSize] = {};  // heads handed to the device
     uint32_t notifies_ = 0;
