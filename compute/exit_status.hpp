@@ -9,6 +9,7 @@
 //   5       the guest crashed: triple fault, KVM emulation failure, failed VM entry
 //   6       stopped by a `shutdown` request on the control socket
 //   7       stopped by SIGTERM or SIGINT
+//   8       a disk could not be opened (no such image or file, no access, storage unreachable)
 //   64+v    debug-exit port written with a value v in 1..63 (larger values report 127)
 #pragma once
 
@@ -24,6 +25,7 @@ inline constexpr int kExitNoKvm = 4;
 inline constexpr int kExitGuestCrashed = 5;
 inline constexpr int kExitShutdownRequest = 6;
 inline constexpr int kExitSignal = 7;
+inline constexpr int kExitDiskUnavailable = 8;
 inline constexpr int kExitDebugBase = 64;
 
 inline int debug_exit_status(uint8_t value) {

@@ -42,6 +42,7 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   std::string config_file, memory, kernel, initrd, cmdline, serial, control_socket, log_level, log_file, pv;
   uint32_t vcpus = 0;
   bool no_rng = false;
+  std::vector<std::string> disks;
   app.add_option("--config", config_file, "JSON config file (flags override its values)");
   app.add_option("--memory,-m", memory, "guest RAM, e.g. 128M or 2G (multiple of 4 KiB)");
   app.add_option("--vcpus", vcpus, "number of vCPUs");
@@ -53,6 +54,10 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off");
   app.add_option("--log-file", log_file, "log into this file instead of stderr");
   app.add_flag("--no-rng", no_rng, "no virtio-rng device");
+  app.add_option("--disk", disks,
+                 "virtio-blk disk, repeatable: uri=rbd:POOL/IMG|gluster://HOST/VOL/PATH|file:/PATH"
+                 "[,readonly=on][,serial=S][,queues=N][,queue_size=N][,cache=writeback|none]")
+      ->take_all();
   app.add_option("--pv-hypercalls", pv, "offer KVM PV features that use hypercalls: auto, on or off");
   try {
     app.parse(argc, argv);
@@ -84,6 +89,14 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   if (!log_level.empty()) config.log_level = log_level;
   if (!log_file.empty()) config.log_file = log_file;
   if (no_rng) config.rng = false;
+  if (!disks.empty()) {
+    config.disks.clear();
+    for (const auto& spec : disks) {
+      auto disk = parse_disk_spec(spec);
+      if (!disk) return usage_error("--disk: " + disk.error().context());
+      config.disks.push_back(std::move(*disk));
+    }
+  }
   if (!pv.empty()) {
     auto v = parse_pv_hypercalls(pv);
     if (!v) return usage_error(v.error().context());
@@ -213,6 +226,7 @@ int main(int argc, char** argv) {
     }
   });
   (*vm)->stop();
+  (*vm)->prepare_process_exit();
   watchdog.request_stop();
   spdlog::info("vm ended: {} (exit status {})", (*vm)->exit_reason(), status);
   return status;

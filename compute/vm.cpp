@@ -17,6 +17,7 @@
 #include "compute/devices/legacy/i8042.hpp"
 #include "compute/devices/legacy/serial_8250.hpp"
 #include "compute/devices/pci/pci_root.hpp"
+#include "compute/devices/virtio_blk/virtio_blk.hpp"
 #include "compute/devices/virtio_rng/virtio_rng.hpp"
 #include "compute/virtio/pci_transport.hpp"
 #include "compute/exit_status.hpp"
@@ -178,6 +179,7 @@ std::expected<void, VmBuildError> Vm::build() {
     if (!pci_slot) return vmm_fail(pci_slot.error());
     pci_devices_.push_back(PciDeviceInfo{"virtio-rng", *pci_slot, *rng});
   }
+  if (auto r = add_disks(); !r) return r;
   if (auto r = pci_->attach_bars(mmio_); !r) return vmm_fail(r.error());
 
   // vCPUs.
@@ -231,6 +233,57 @@ std::expected<void, VmBuildError> Vm::build() {
   return {};
 }
 
+std::expected<void, VmBuildError> Vm::add_disks() {
+  auto vmm_fail = [](const Error& e) { return build_fail(kExitVmmFailure, e); };
+  if (config_.disks.empty()) return {};
+  // librbd's cache is a setting of the (one) rados client: "none" if any rbd disk asks for it.
+  blockdev::SessionsConfig sessions;
+  for (const auto& d : config_.disks) {
+    if (d.uri.starts_with("rbd:") && d.cache == "none") sessions.rbd_cache = blockdev::CachePolicy::kNone;
+  }
+  storage_ = std::make_shared<blockdev::StorageSessions>(sessions);
+  for (size_t i = 0; i < config_.disks.size(); ++i) {
+    const DiskConfig& d = config_.disks[i];
+    const std::string name = "blk" + std::to_string(i);
+    auto uri = blockdev::parse_disk_uri(d.uri);
+    if (!uri) return build_fail(kExitBadConfig, uri.error());
+    auto cache = blockdev::parse_cache_policy(d.cache);
+    if (!cache) return build_fail(kExitBadConfig, cache.error());
+    auto backend = blockdev::open_backend(*uri, blockdev::BackendOptions{d.read_only, *cache}, *storage_);
+    if (!backend) return build_fail(kExitDiskUnavailable, backend.error().wrap(name));
+    const auto queues = static_cast<uint16_t>(
+        d.queues != 0 ? d.queues : std::min<uint32_t>(config_.vcpus, virtio::VirtioBlk::kMaxQueues));
+    virtio::BlkDeviceConfig blk_config{name, d.serial.empty() ? name : d.serial, queues, d.queue_size};
+    auto blk = std::make_shared<virtio::VirtioBlk>(blk_config, *backend);
+    auto transport = virtio::VirtioPciTransport::create(blk, ram_, *interrupts_, interrupts_.get());
+    if (!transport) return vmm_fail(transport.error());
+    auto slot = pci_->add_device(*transport);
+    if (!slot) return vmm_fail(slot.error());
+    pci_devices_.push_back(PciDeviceInfo{"virtio-blk", *slot, *transport});
+    disks_.push_back(DiskInfo{name, d, blk, *slot});
+    const blockdev::BackendInfo& info = (*backend)->info();
+    spdlog::info("{}: {} ({}, {}{}), {} queue(s), PCI slot {}", name, d.uri, info.kind,
+                 format_size(info.size), info.read_only ? ", read-only" : "", queues, *slot);
+  }
+  return {};
+}
+
+void Vm::pause_devices() {
+  for (auto& d : pci_devices_) {
+    if (auto r = d.transport->device().pause(); !r) {
+      spdlog::warn("{}: pause failed: {}", d.name, r.error().message());
+    }
+  }
+}
+
+void Vm::resume_devices() {
+  for (auto& d : pci_devices_) {
+    if (auto r = d.transport->device().resume(); !r) {
+      spdlog::warn("{}: resume failed: {}", d.name, r.error().message());
+    }
+  }
+}
+
 Status Vm::start() {
   if (state_ != VmState::kCreated) {
     return fail(EINVAL, std::string("start: VM is ") + vm_state_name(state_));
@@ -254,6 +307,8 @@ Status Vm::pause() {
   for (auto& v : vcpus_) {
     v->pause();
   }
+  // With the vCPUs stopped no new requests arrive; drain what the devices have in flight.
+  pause_devices();
   state_ = VmState::kPaused;
   return {};
 }
@@ -265,6 +320,7 @@ Status Vm::resume() {
   if (state_ != VmState::kPaused) {
     return fail(EINVAL, std::string("resume: VM is ") + vm_state_name(state_));
   }
+  resume_devices();
   for (auto& v : vcpus_) {
     v->resume();
   }
@@ -279,10 +335,16 @@ void Vm::stop() {
   for (auto& v : vcpus_) {
     v->stop();
   }
+  // Let every request the storage already has complete before the process goes away.
+  pause_devices();
   if (console_) {
     console_->stop();
   }
   state_ = VmState::kStopped;
+}
+
+void Vm::prepare_process_exit() {
+  if (storage_) storage_->prepare_process_exit();
 }
 
 void Vm::request_exit(int status, const std::string& reason) {
@@ -318,6 +380,24 @@ nlohmann::json Vm::describe() const {
   for (const auto& d : pci_devices_) {
     devices.push_back({{"name", d.name}, {"bus", "pci"}, {"slot", d.slot}});
   }
+  nlohmann::json disks = nlohmann::json::array();
+  for (const auto& d : disks_) {
+    const blockdev::BackendInfo& info = d.device->backend().info();
+    disks.push_back({{"name", d.name},
+                     {"uri", d.config.uri},
+                     {"backend", info.kind},
+                     {"size", info.size},
+                     {"read_only", info.read_only},
+                     {"serial", d.device->config().serial},
+                     {"queues", d.device->config().num_queues},
+                     {"queue_size", d.device->config().queue_size},
+                     {"cache", d.config.cache},
+                     {"pci_slot", d.slot}});
+  }
+  nlohmann::json storage = nlohmann::json::object();
+  if (storage_) {
+    if (auto addr = storage_->rados_client_address()) storage["rados_client_address"] = *addr;
+  }
   nlohmann::json memory = nlohmann::json::array();
   for (const auto& r : ram_.regions()) {
     memory.push_back({{"gpa", r.gpa}, {"size", r.host.size()}});
@@ -330,6 +410,8 @@ nlohmann::json Vm::describe() const {
            {"vcpus", vcpus},
            {"devices", devices},
            {"memory", memory},
+           {"disks", disks},
+           {"storage", storage},
            {"console", {{"target", console_->target()}, {"clients", console_->clients()}}}};
 }
 
@@ -355,6 +437,23 @@ nlohmann::json Vm::stats() const {
                                 {"internal_error", s.internal_error}, {"other", s.other}}},
                      {"unhandled_io", s.unhandled_io}});
   }
+  nlohmann::json disks = nlohmann::json::array();
+  for (const auto& d : disks_) {
+    const virtio::BlkStats s = d.device->stats();
+    auto us = [&](double q) { return static_cast<double>(s.latency_ns.percentile(q)) / 1000.0; };
+    disks.push_back({{"name", d.name},
+                     {"ops", {{"read", s.read_ops}, {"write", s.write_ops}, {"flush", s.flush_ops},
+                              {"discard", s.discard_ops}, {"write_zeroes", s.write_zeroes_ops},
+                              {"get_id", s.get_id_ops}}},
+                     {"bytes", {{"read", s.read_bytes}, {"write", s.write_bytes}}},
+                     {"errors", s.errors},
+                     {"bad_chains", s.bad_chains},
+                     {"queues_broken", s.queues_broken},
+                     {"in_flight", s.in_flight},
+                     {"latency_us", {{"count", s.latency_ns.count}, {"p50", us(0.5)}, {"p90", us(0.9)},
+                                     {"p99", us(0.99)}, {"p999", us(0.999)},
+                                     {"max", static_cast<double>(s.latency_ns.max) / 1000.0}}}});
+  }
   double uptime = 0;
   if (state_ != VmState::kCreated) {
     uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -364,7 +463,8 @@ nlohmann::json Vm::stats() const {
           {"rss_bytes", rss_bytes()},
           {"guest_memory_bytes", config_.memory_bytes},
           {"serial_bytes_out", serial_->bytes_out()},
-          {"vcpus", vcpus}};
+          {"vcpus", vcpus},
+          {"disks", disks}};
 }
 
 }  // namespace hcnode::compute

@@ -23,6 +23,7 @@
 
 #include "base/event_fd.hpp"
 #include "base/result.hpp"
+#include "blockdev/open_backend.hpp"
 #include "compute/console/console.hpp"
 #include "compute/devices/bus.hpp"
 #include "compute/kvm/kvm_interrupts.hpp"
@@ -39,6 +40,7 @@ class PciRoot;
 }
 namespace virtio {
 class VirtioPciTransport;
+class VirtioBlk;
 }
 
 struct VmBuildError {
@@ -59,6 +61,9 @@ class Vm final : public VcpuEvents {
   Status resume();
   // Stops the vCPUs and devices (idempotent).
   void stop();
+  // After stop(), when the process exits next: storage connections are dropped without their
+  // slow orderly teardown (glfs_fini, ~10 s).
+  void prepare_process_exit();
 
   // Any thread: ends the VM with status (first caller wins) and wakes wait handles.
   void request_exit(int status, const std::string& reason);
@@ -89,6 +94,9 @@ class Vm final : public VcpuEvents {
     uint64_t length;
   };
   Status add_pio_device(std::string name, uint64_t base, uint64_t len, std::shared_ptr<BusDevice> dev);
+  std::expected<void, VmBuildError> add_disks();
+  void pause_devices();
+  void resume_devices();
 
   VmConfig config_;
   kvm::KvmSystem kvm_;
@@ -98,6 +106,9 @@ class Vm final : public VcpuEvents {
   std::shared_ptr<kvm::KvmInterrupts> interrupts_;
   Bus pio_{"pio"};
   Bus mmio_{"mmio"};
+  // Storage connections shared by the disks (one librados client, one glfs_t per volume);
+  // declared before the devices so that it outlives their backends.
+  std::shared_ptr<blockdev::StorageSessions> storage_;
   std::unique_ptr<Console> console_;
   std::shared_ptr<Serial8250> serial_;
   std::shared_ptr<pci::PciRoot> pci_;
@@ -108,6 +119,13 @@ class Vm final : public VcpuEvents {
     std::shared_ptr<virtio::VirtioPciTransport> transport;
   };
   std::vector<PciDeviceInfo> pci_devices_;
+  struct DiskInfo {
+    std::string name;  // "blk0"
+    DiskConfig config;
+    std::shared_ptr<virtio::VirtioBlk> device;
+    uint8_t slot;
+  };
+  std::vector<DiskInfo> disks_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   nlohmann::json boot_info_;
   bool pv_hypercalls_ = true;

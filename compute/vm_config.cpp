@@ -35,6 +35,12 @@ const char* pv_name(PvHypercalls v) {
   }
 }
 
+nlohmann::json disks_json(const std::vector<DiskConfig>& disks) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& d : disks) out.push_back(d.to_json());
+  return out;
+}
+
 }  // namespace
 
 Result<PvHypercalls> parse_pv_hypercalls(const std::string& text) {
@@ -48,7 +54,8 @@ nlohmann::json VmConfig::to_json() const {
   return nlohmann::json{{"memory", memory_bytes}, {"vcpus", vcpus},       {"kernel", kernel},
                         {"initrd", initrd},       {"cmdline", cmdline},   {"serial", serial},
                         {"control_socket", control_socket},               {"log_level", log_level},
-                        {"log_file", log_file},   {"rng", rng},           {"pv_hypercalls", pv_name(pv_hypercalls)}};
+                        {"log_file", log_file},   {"rng", rng},           {"pv_hypercalls", pv_name(pv_hypercalls)},
+                        {"disks", disks_json(disks)}};
 }
 
 Status apply_json(const nlohmann::json& json, VmConfig& config) {
@@ -97,6 +104,14 @@ Status apply_json(const nlohmann::json& json, VmConfig& config) {
     } else if (key == "pv_hypercalls") {
       std::string text = HCN_TRY(want_string(key, value));
       config.pv_hypercalls = HCN_TRY(parse_pv_hypercalls(text));
+    } else if (key == "disks") {
+      if (!value.is_array()) {
+        return fail(EINVAL, "config: 'disks' must be an array of disk objects");
+      }
+      config.disks.clear();
+      for (const auto& d : value) {
+        config.disks.push_back(HCN_TRY(disk_from_json(d)));
+      }
     } else {
       return fail(EINVAL, "config: unknown key '" + key + "'");
     }
@@ -134,6 +149,12 @@ Status validate_settings(const VmConfig& config) {
   if (!(s == "stdout" || s == "none" || (s.starts_with("file:") && s.size() > 5) ||
         (s.starts_with("unix:") && s.size() > 5))) {
     return fail(EINVAL, "serial '" + s + "' (expected stdout, file:PATH, unix:PATH or none)");
+  }
+  if (config.disks.size() > kMaxDisks) {
+    return fail(EINVAL, std::to_string(config.disks.size()) + " disks (at most " + std::to_string(kMaxDisks) + ")");
+  }
+  for (const auto& d : config.disks) {
+    HCN_TRY_STATUS(validate_disk(d));
   }
   return {};
 }

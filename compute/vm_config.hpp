@@ -3,17 +3,21 @@
 // JSON form (every key optional except kernel; unknown keys are refused):
 //   {"memory": "128M", "vcpus": 2, "kernel": "/path/vmlinux", "initrd": "/path/initrd",
 //    "cmdline": "console=ttyS0", "serial": "stdout", "control_socket": "/run/vm1.sock",
-//    "log_level": "info", "log_file": "/var/log/vm1.log", "rng": true, "pv_hypercalls": "auto"}
-// The same names are the long flags (--memory, --vcpus, ...); flags override the file.
+//    "log_level": "info", "log_file": "/var/log/vm1.log", "rng": true, "pv_hypercalls": "auto",
+//    "disks": [{"uri": "rbd:rbd/vm1", "serial": "vm1-root"}]}
+// The same names are the long flags (--memory, --vcpus, ..., --disk once per disk); flags
+// override the file (--disk flags replace the file's disks).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/result.hpp"
+#include "compute/disk_config.hpp"
 
 namespace hcnode::compute {
 
@@ -31,6 +35,7 @@ struct VmConfig {
   std::string log_file;  // empty = stderr
   bool rng = true;       // a virtio-rng device
   PvHypercalls pv_hypercalls = PvHypercalls::kAuto;
+  std::vector<DiskConfig> disks;  // virtio-blk disks, in PCI order (blk0, blk1, ...)
 
   nlohmann::json to_json() const;
 };
@@ -41,11 +46,13 @@ Status apply_json(const nlohmann::json& json, VmConfig& config);
 Status apply_json_file(const std::string& path, VmConfig& config);
 
 inline constexpr uint64_t kMinMemory = 16ull << 20;
-inline constexpr uint32_t kMaxVcpus = 254;  // APIC ids < 255 in the MP table
+inline constexpr uint32_t kMaxVcpus = 254;
+inline constexpr size_t kMaxDisks = 16;  // PCI slots on bus 0 are shared with other devices  // APIC ids < 255 in the MP table
 
 // Checks the values that can be checked without KVM, in two parts that fail with different exit
 // statuses (exit_status.hpp): the settings — memory a multiple of 4 KiB and at least kMinMemory,
-// 1..kMaxVcpus vCPUs, a kernel named, known log level and serial target syntax — and the boot
+// 1..kMaxVcpus vCPUs, a kernel named, known log level and serial target syntax, every disk
+// well-formed (validate_disk), at most kMaxDisks — and the boot
 // files — kernel and initrd readable regular files. The message names the field and says what
 // is expected. validate() runs both.
 Status validate_settings(const VmConfig& config);

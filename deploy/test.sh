@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Runs every hcnode test on this machine: installs what is missing, builds (Debug with ASan +
-# UBSan, warnings as errors), runs the unit tests, brings up a private dev cluster (real Ceph +
+# UBSan, warnings as errors), runs the unit tests, runs the fuzz targets for 30 s each (clang++-16
+# + libFuzzer, tests/fuzz/README.md), brings up a private dev cluster (real Ceph +
 # Gluster on loopback), runs the integration tests (real KVM, real Ceph, real Gluster, QEMU as an
 # independent check of the guests), tears the cluster down, and exits non-zero on any failure.
 #
 #   ./deploy/test.sh                 everything (≈15–25 min on 2 cores, most of it the build
 #                                    and one Linux boot under emulated guest kernel code)
-#   ./deploy/test.sh --unit          build + unit tests only (no cluster, no KVM)
+#   ./deploy/test.sh --unit          build + unit tests only (no fuzzing, no cluster, no KVM)
 #   ./deploy/test.sh --keep-cluster  leave the test cluster up afterwards (for debugging)
 #
-# With CI=true a missing component (Ceph, Gluster, /dev/kvm, QEMU) fails its test instead of
-# skipping it. The test cluster is separate from the quickstart one (its own directory, ports
-# and Gluster address), so both can be up at once.
+# With CI=true a missing component (Ceph, Gluster, /dev/kvm, QEMU, clang++-16) fails its test
+# instead of skipping it. The test cluster is separate from the quickstart one (its own
+# directory, ports and Gluster address), so both can be up at once.
 # Logs: the build in $BUILD/build.log, test output in $BUILD/Testing/Temporary/LastTest*.log,
 # cluster logs under $HCNODE_TEST_CLUSTER_DIR (printed on failure).
 set -euo pipefail
@@ -51,7 +52,7 @@ count_results() {
 }
 summary() {
     step "summary"
-    echo "unit + integration tests, $((SECONDS - t0)) s in all"
+    echo "unit + fuzz + integration tests, $((SECONDS - t0)) s in all"
     echo "tests: $passed passed, $failed failed, $skipped skipped"
 }
 
@@ -72,6 +73,11 @@ if [[ $unit_only -eq 1 ]]; then
     summary
     exit $status
 fi
+
+# Needs neither the cluster nor KVM; runs before the cluster takes the CPUs.
+step "fuzz tests (30 s per target)"
+(cd "$build" && ctest -L fuzz --output-on-failure --output-junit fuzz.xml) || status=1
+count_results "$build/fuzz.xml"
 
 # The test cluster: own directory, Ceph ports and Gluster address (quickstart's may be up).
 export HCNODE_CLUSTER_DIR=$cluster_dir

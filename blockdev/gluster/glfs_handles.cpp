@@ -55,7 +55,7 @@ Result<GlfsVolume> GlfsVolume::connect(const GlusterServer& server) {
 
 void GlfsVolume::reset() {
   if (fs_ != nullptr) {
-    glfs_fini(fs_);  // slow (~10 s here): see the header
+    if (fini_) glfs_fini(fs_);  // slow (~10 s here): see the header
     fs_ = nullptr;
   }
 }

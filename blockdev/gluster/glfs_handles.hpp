@@ -35,12 +35,14 @@ class GlfsVolume {
   // Connects to the volume (fetches its volfile from glusterd, connects to the bricks).
   static Result<GlfsVolume> connect(const GlusterServer& server);
 
-  GlfsVolume(GlfsVolume&& o) noexcept : fs_(std::exchange(o.fs_, nullptr)), name_(std::move(o.name_)) {}
+  GlfsVolume(GlfsVolume&& o) noexcept
+      : fs_(std::exchange(o.fs_, nullptr)), name_(std::move(o.name_)), fini_(o.fini_) {}
   GlfsVolume& operator=(GlfsVolume&& o) noexcept {
     if (this != &o) {
       reset();
       fs_ = std::exchange(o.fs_, nullptr);
       name_ = std::move(o.name_);
+      fini_ = o.fini_;
     }
     return *this;
   }
@@ -53,11 +55,17 @@ class GlfsVolume {
 
   Status unlink(const std::string& path) const;
 
+  // The process is about to exit: skip glfs_fini when this object goes (it costs ~10 s and
+  // adds nothing then — every file was closed, every acknowledged write is on the bricks, and
+  // the kernel closes the sockets). Only for a process's final teardown.
+  void skip_fini_at_exit() { fini_ = false; }
+
  private:
   GlfsVolume(glfs_t* fs, std::string name) : fs_(fs), name_(std::move(name)) {}
   void reset();
   glfs_t* fs_ = nullptr;
   std::string name_;
+  bool fini_ = true;
 };
 
 class GlfsFile {

@@ -23,7 +23,9 @@ Result<CephClientConfig> CephClientConfig::from_env() {
   return config;
 }
 
-Result<RadosCluster> RadosCluster::connect(const CephClientConfig& config) {
+Result<RadosCluster> RadosCluster::connect(
+    const CephClientConfig& config,
+    const std::vector<std::pair<std::string, std::string>>& overrides) {
   rados_t cluster = nullptr;
   const std::string who = "client." + config.id;
   if (int r = rados_create2(&cluster, "ceph", who.c_str(), 0); r < 0) {
@@ -38,6 +40,11 @@ Result<RadosCluster> RadosCluster::connect(const CephClientConfig& config) {
       return fail(from_negative_errno(r, "rados_conf_set keyring"));
     }
   }
+  for (const auto& [key, value] : overrides) {
+    if (int r = rados_conf_set(cluster, key.c_str(), value.c_str()); r < 0) {
+      return fail(from_negative_errno(r, "rados_conf_set " + key + "=" + value));
+    }
+  }
   if (int r = rados_connect(cluster); r < 0) {
     return fail(from_negative_errno(r, "rados_connect as " + who + " with " + config.conf_path));
   }
@@ -49,6 +56,14 @@ void RadosCluster::reset() {
     rados_shutdown(cluster_);
     cluster_ = nullptr;
   }
+}
+
+Result<std::string> RadosCluster::conf_get(const std::string& key) const {
+  char value[256];
+  if (int r = rados_conf_get(cluster_, key.c_str(), value, sizeof value); r < 0) {
+    return fail(from_negative_errno(r, "rados_conf_get " + key));
+  }
+  return std::string(value);
 }
 
 Result<std::string> RadosCluster::client_address() const {

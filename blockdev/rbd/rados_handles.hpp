@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/result.hpp"
 #include "blockdev/rbd/ceph_client_config.hpp"
@@ -25,7 +26,14 @@ namespace hcnode::blockdev {
 class RadosCluster {
  public:
   // Creates the client, reads the configuration and connects (cephx, monitor session).
-  static Result<RadosCluster> connect(const CephClientConfig& config);
+  // `overrides` are rados_conf_set after ceph.conf is read and before connecting: client-wide
+  // settings such as the librbd cache ({"rbd_cache", "false"}).
+  static Result<RadosCluster> connect(
+      const CephClientConfig& config,
+      const std::vector<std::pair<std::string, std::string>>& overrides = {});
+
+  // rados_conf_get: the client's effective value of a setting.
+  Result<std::string> conf_get(const std::string& key) const;
 
   RadosCluster(RadosCluster&& o) noexcept : cluster_(std::exchange(o.cluster_, nullptr)) {}
   RadosCluster& operator=(RadosCluster&& o) noexcept {

@@ -6,3 +6,7 @@ target_sources(hcnode_compute PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/pci_transport.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../devices/virtio_rng/virtio_rng.cpp
 )
+target_sources(hcnode_compute PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/../devices/virtio_blk/blk_request.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../devices/virtio_blk/virtio_blk.cpp
+)

@@ -1,0 +1,82 @@
+// Opening disks: a DiskUri plus options becomes a Backend, reusing the process's connections.
+//
+// StorageSessions holds what a VMM process connects to ONCE and shares between its disks:
+//   - one RadosCluster (one librados client: its address is what fencing blocklists, so the VMM
+//     reports it in `describe`), connected on the first rbd: disk;
+//   - one GlfsVolume per (host, port, volume) (glfs_init/glfs_fini cost seconds: never per disk).
+// Sessions live as long as the process (or the test); backends keep a shared_ptr to theirs.
+//
+// Thread-safety: StorageSessions is thread-safe (disks may be hot-plugged from the control
+// thread while workers run).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "base/result.hpp"
+#include "blockdev/backend.hpp"
+#include "blockdev/disk_uri.hpp"
+#include "blockdev/gluster/glfs_handles.hpp"
+#include "blockdev/rbd/ceph_client_config.hpp"
+#include "blockdev/rbd/rados_handles.hpp"
+
+namespace hcnode::blockdev {
+
+// Host page cache / librbd cache policy of a disk.
+//   kNone       file: O_DIRECT; gluster: O_DIRECT on the brick side; rbd: librbd cache off.
+//   kWriteback  file: page cache; gluster: default; rbd: librbd cache on, writethrough until the
+//               guest's first flush (librbd's rbd_cache_writethrough_until_flush) — the default,
+//               and safe: a guest that never flushes never has acknowledged data only in cache.
+enum class CachePolicy { kNone, kWriteback };
+const char* to_string(CachePolicy policy);
+Result<CachePolicy> parse_cache_policy(const std::string& text);
+
+struct BackendOptions {
+  bool read_only = false;
+  CachePolicy cache = CachePolicy::kWriteback;
+};
+
+struct SessionsConfig {
+  std::optional<CephClientConfig> ceph;  // nullopt: from the environment on first use
+  std::string gluster_log_file = "/dev/null";
+  int gluster_log_level = 3;
+  // librbd cache for every rbd disk of this process (a client-wide librados setting).
+  CachePolicy rbd_cache = CachePolicy::kWriteback;
+};
+
+class StorageSessions {
+ public:
+  explicit StorageSessions(SessionsConfig config = {}) : config_(std::move(config)) {}
+  StorageSessions(const StorageSessions&) = delete;
+  StorageSessions& operator=(const StorageSessions&) = delete;
+
+  // Connects on first use; later calls return the same cluster.
+  Result<std::shared_ptr<RadosCluster>> rados();
+  // The rados client address if connected (for `describe`), else nullopt.
+  std::optional<std::string> rados_client_address() const;
+
+  Result<std::shared_ptr<GlfsVolume>> gluster(const GlusterLocation& where);
+
+  // The process is exiting: Gluster connections are dropped without glfs_fini
+  // (GlfsVolume::skip_fini_at_exit). Call after every disk was drained.
+  void prepare_process_exit();
+
+ private:
+  SessionsConfig config_;
+  mutable std::mutex mu_;
+  std::shared_ptr<RadosCluster> rados_;  // guarded by mu_
+  std::optional<std::string> rados_address_;  // guarded by mu_
+  std::map<std::tuple<std::string, uint16_t, std::string>, std::shared_ptr<GlfsVolume>>
+      gluster_;  // guarded by mu_
+};
+
+// Opens the disk named by uri. Fails with a message naming the disk: ENOENT (no such image or
+// file), EACCES, EROFS (read-write open of a snapshot), EINVAL (size not a multiple of 512).
+Result<std::shared_ptr<Backend>> open_backend(const DiskUri& uri, const BackendOptions& options,
+                                              StorageSessions& sessions);
+
+}  // namespace hcnode::blockdev

@@ -1,0 +1,195 @@
+#include "blockdev/rbd/rbd_backend.hpp"
+
+#include <charconv>
+#include <climits>
+
+#include <spdlog/spdlog.h>
+
+#include "blockdev/backend_support.hpp"
+#include "blockdev/completion_list.hpp"
+#include "blockdev/open_backend.hpp"
+
+namespace hcnode::blockdev {
+namespace {
+
+class RbdQueue;
+
+// What the completion callback needs; heap-allocated per request, freed by the callback.
+struct RbdRequest {
+  RbdQueue* queue;
+  uint64_t cookie;
+  IoKind kind;
+  uint64_t offset;
+  uint64_t length;
+};
+
+class RbdQueue final : public BackendQueue {
+ public:
+  RbdQueue(std::shared_ptr<const RbdBackend> backend, std::unique_ptr<CompletionList> list,
+           size_t depth)
+      : backend_(std::move(backend)), list_(std::move(list)), depth_(depth),
+        log_(backend_->uri()) {}
+  ~RbdQueue() override { drain(); }
+
+  Status submit(const IoRequest& req) override;
+  int event_fd() const override { return list_->fd(); }
+  size_t reap(std::vector<Completion>& out) override { return list_->reap(out); }
+  void drain() override { list_->wait_idle(); }
+  size_t in_flight() const override { return list_->in_flight(); }
+  size_t depth() const override { return depth_; }
+
+  // librbd's finisher thread.
+  static void on_complete(rbd_completion_t c, void* arg);
+
+ private:
+  std::shared_ptr<const RbdBackend> backend_;
+  std::unique_ptr<CompletionList> list_;
+  const size_t depth_;
+  FailureLog log_;
+};
+
+void RbdQueue::on_complete(rbd_completion_t c, void* arg) {
+  std::unique_ptr<RbdRequest> req(static_cast<RbdRequest*>(arg));
+  const ssize_t r = rbd_aio_get_return_value(c);
+  // Releasing inside the callback is allowed: librbd holds its own reference while it runs
+  // the callback (QEMU's block/rbd.c does the same).
+  rbd_aio_release(c);
+  int32_t result = 0;
+  if (r < 0) {
+    result = static_cast<int32_t>(r);
+    req->queue->log_.failed(req->kind, req->offset, req->length, result);
+  } else if (req->kind == IoKind::kRead && static_cast<uint64_t>(r) != req->length) {
+    // A read returns the bytes read; inside the image that is always the whole request.
+    result = -EIO;
+    req->queue->log_.short_transfer(req->kind, req->offset, req->length, r);
+  }
+  // Writes return the length or 0 depending on the path; discard/flush 0: all success.
+  // The last touch of the queue: after push() its owner may destroy it (CompletionList::push).
+  req->queue->list_->push(Completion{req->cookie, result});
+}
+
+Status RbdQueue::submit(const IoRequest& req) {
+  HCN_TRY_STATUS(with_context(check_request(req, backend_->info()), backend_->uri()));
+  if (list_->in_flight() >= depth_) {
+    return fail(EAGAIN, fmt::format("{}: {} requests in flight", backend_->uri(), depth_));
+  }
+  auto ctx = std::make_unique<RbdRequest>(
+      RbdRequest{this, req.cookie, req.kind, req.offset, req.length});
+  rbd_completion_t c = nullptr;
+  if (int r = rbd_aio_create_completion(ctx.get(), &RbdQueue::on_complete, &c); r < 0) {
+    return fail(from_negative_errno(r, backend_->uri() + ": rbd_aio_create_completion"));
+  }
+  // Counted before librbd sees it: the callback may run before the aio call returns.
+  list_->started();
+  rbd_image_t image = backend_->image();
+  const auto iovcnt = static_cast<int>(req.iov.size());
+  int r = 0;
+  switch (req.kind) {
+    case IoKind::kRead:
+      // librbd copies the iovec array (it builds its read result from it before returning).
+      r = rbd_aio_readv(image, req.iov.data(), iovcnt, req.offset, c);
+      break;
+    case IoKind::kWrite:
+      r = rbd_aio_writev(image, req.iov.data(), iovcnt, req.offset, c);
+      break;
+    case IoKind::kFlush:
+      r = rbd_aio_flush(image, c);
+      break;
+    case IoKind::kDiscard:
+      r = rbd_aio_discard(image, req.offset, req.length, c);
+      break;
+    case IoKind::kWriteZeroes:
+      // Without may_unmap the zeroed range must stay allocated: THICK_PROVISION writes zeroes
+      // instead of deallocating objects (as QEMU's block/rbd.c does for !BDRV_REQ_MAY_UNMAP).
+      r = rbd_aio_write_zeroes(image, req.offset, req.length, c,
+                               req.may_unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+      break;
+  }
+  if (r < 0) {
+    // Refused before it started: librbd will not call back.
+    list_->cancelled();
+    rbd_aio_release(c);
+    return fail(from_negative_errno(
+        r, fmt::format("{}: rbd_aio {} at {}", backend_->uri(), to_string(req.kind), req.offset)));
+  }
+  (void)ctx.release();  // owned by the callback now
+  return {};
+}
+
+uint64_t conf_u64(const RadosCluster& cluster, const std::string& key, uint64_t fallback) {
+  auto text = cluster.conf_get(key);
+  uint64_t value = 0;
+  if (!text) return fallback;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  return ec == std::errc() && end == text->data() + text->size() ? value : fallback;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<RbdBackend>> RbdBackend::open(std::shared_ptr<RadosCluster> cluster,
+                                                     const RbdLocation& where,
+                                                     const BackendOptions& options) {
+  const std::string uri = DiskUri{where}.to_string();
+  if (where.snapshot && !options.read_only) {
+    return fail(EROFS, uri + ": a snapshot can only be opened read-only");
+  }
+  auto io = RadosIoCtx::create(*cluster, where.pool, where.ns);
+  if (!io) {
+    if (io.error().code() == ENOENT) return fail(ENOENT, uri + ": no such pool " + where.pool);
+    return fail(io.error().wrap(uri));
+  }
+  auto image = RbdImage::open(*io, where.image, where.snapshot, options.read_only);
+  if (!image) {
+    if (image.error().code() == ENOENT) {
+      return fail(ENOENT, uri + (where.snapshot ? ": no such image or snapshot" : ": no such image"));
+    }
+    return fail(image.error().wrap(uri));
+  }
+  std::shared_ptr<RbdBackend> backend(
+      new RbdBackend(std::move(cluster), std::move(*io), std::move(*image), uri));
+
+  rbd_image_info_t stat{};
+  if (int r = rbd_stat(backend->image(), &stat, sizeof stat); r < 0) {
+    return fail(from_negative_errno(r, uri + ": rbd_stat"));
+  }
+  if (stat.size % 512 != 0) {
+    return fail(EINVAL, fmt::format("{}: size {} is not a multiple of 512 bytes", uri, stat.size));
+  }
+  BackendInfo& info = backend->info_;
+  info.kind = "rbd";
+  info.size = stat.size;
+  info.read_only = options.read_only;
+  info.optimal_io_size = static_cast<uint32_t>(std::min<uint64_t>(stat.obj_size, UINT32_MAX));
+  info.max_segments = IOV_MAX;  // rbd_aio_readv/writev refuse more
+  info.write_zeroes = true;     // partial objects zeroed, whole objects removed: reads give 0
+  // Discard: with rbd_skip_partial_discard (default true) librbd rounds every discard inward
+  // to rbd_discard_granularity_bytes (default 64 KiB) and leaves the unaligned head and tail
+  // untouched (librbd/ImageCtx.cc, io::ImageDiscardRequest). So the granularity we announce is
+  // that value, and a discard does NOT guarantee zeroes; guests that need zeroes use
+  // write-zeroes. Per-image overrides (rbd config image set) are not looked at.
+  const bool skip_partial =
+      backend->cluster_->conf_get("rbd_skip_partial_discard").value_or("true") != "false";
+  const uint64_t granularity = conf_u64(*backend->cluster_, "rbd_discard_granularity_bytes", 65536);
+  if (skip_partial && granularity != 0) {
+    info.discard_granularity = static_cast<uint32_t>(std::min<uint64_t>(granularity, stat.obj_size));
+    info.discard_zeroes = false;
+  } else {
+    info.discard_granularity = 4096;
+    info.discard_zeroes = true;  // no skipping: partial extents are zeroed
+  }
+  spdlog::info("{}: {} bytes, {}, object size {}, discard granularity {}", uri, info.size,
+               options.read_only ? "read-only" : "read-write", stat.obj_size,
+               info.discard_granularity);
+  return backend;
+}
+
+Result<std::unique_ptr<BackendQueue>> RbdBackend::open_queue(size_t depth) {
+  if (depth == 0) {
+    return fail(EINVAL, uri_ + ": queue depth 0");
+  }
+  auto list = HCN_TRY(CompletionList::create());
+  return std::unique_ptr<BackendQueue>(
+      std::make_unique<RbdQueue>(shared_from_this(), std::move(list), depth));
+}
+
+}  // namespace hcnode::blockdev

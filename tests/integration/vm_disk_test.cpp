@@ -1,0 +1,431 @@
+// hcnode-vmm's virtio-blk disks end to end: the probe guest's virtio-blk driver (tests/guest)
+// against our device and each real backend — a local file, an RBD image on the dev cluster, a
+// file on the replica-3 Gluster volume. The host checks the bytes through its own path
+// (pread, librbd, gfapi), not through hcnode's backends.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "base/fd.hpp"
+#include "blockdev/gluster/glfs_handles.hpp"
+#include "blockdev/rbd/rados_handles.hpp"
+#include "compute/exit_status.hpp"
+#include "tests/integration/requirements.hpp"
+#include "tests/integration/vmm_process.hpp"
+
+using namespace hcnode;
+using namespace hcnode::blockdev;
+using namespace hcnode::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t kDiskSize = 64ull << 20;
+
+// The probe's disk pattern (tests/guest/pattern.hpp, a contract): the u64 at byte offset o is
+// mix(seed ^ o).
+uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Counts the 8-byte words of `bytes` (read from disk offset `offset`) that do not match.
+size_t pattern_mismatches(const std::vector<uint8_t>& bytes, uint64_t offset, uint64_t seed) {
+  size_t bad = 0;
+  for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+    uint64_t v;
+    std::memcpy(&v, bytes.data() + i, 8);
+    if (v != mix(seed ^ (offset + i))) ++bad;
+  }
+  return bad;
+}
+
+// One scratch disk of kDiskSize on a backend, with an independent way to read it.
+class ScratchDisk {
+ public:
+  virtual ~ScratchDisk() = default;
+  virtual std::string uri() const = 0;
+  virtual std::vector<uint8_t> read(uint64_t offset, uint64_t len) = 0;
+  // A VMM holding the disk was killed: fence it the way HA will (RBD: blocklist its rados
+  // client, so that its watch and lock go at once instead of after the 30 s watch timeout).
+  virtual void fence(const std::string& client_address) { (void)client_address; }
+};
+
+class FileDisk final : public ScratchDisk {
+ public:
+  FileDisk() {
+    path_ = (std::filesystem::path("/var/tmp") / (unique_name("hcnode-it-disk") + ".img")).string();
+    Fd fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    REQUIRE(fd.valid());
+    REQUIRE(::ftruncate(fd.get(), static_cast<off_t>(kDiskSize)) == 0);
+  }
+  ~FileDisk() override { std::filesystem::remove(path_); }
+  std::string uri() const override { return "file:" + path_; }
+  std::vector<uint8_t> read(uint64_t offset, uint64_t len) override {
+    std::vector<uint8_t> out(len);
+    Fd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd.valid());
+    REQUIRE(::pread(fd.get(), out.data(), len, static_cast<off_t>(offset)) == static_cast<ssize_t>(len));
+    return out;
+  }
+
+ private:
+  std::string path_;
+};
+
+class RbdDisk final : public ScratchDisk {
+ public:
+  RbdDisk() {
+    auto config = require_ceph();
+    auto cluster = RadosCluster::connect(config);
+    REQUIRE(cluster);
+    cluster_ = std::make_unique<RadosCluster>(std::move(*cluster));
+    auto io = RadosIoCtx::create(*cluster_, pool());
+    REQUIRE(io);
+    io_ = std::make_unique<RadosIoCtx>(std::move(*io));
+    name_ = unique_name("it-disk");
+    int order = 0;
+    REQUIRE(rbd_create(io_->get(), name_.c_str(), kDiskSize, &order) == 0);
+  }
+  ~RbdDisk() override { rbd_remove(io_->get(), name_.c_str()); }
+  static std::string pool() {
+    const char* p = std::getenv("HCNODE_RBD_POOL");
+    return p != nullptr ? p : "rbd";
+  }
+  std::string uri() const override { return "rbd:" + pool() + "/" + name_; }
+  void fence(const std::string& client_address) override {
+    auto r = cluster_->mon_command(R"({"prefix":"osd blocklist","blocklistop":"add","addr":")" +
+                                   client_address + R"(","expire":600.0})");
+    INFO((r ? *r : r.error().message()));
+    REQUIRE(r);
+  }
+  std::vector<uint8_t> read(uint64_t offset, uint64_t len) override {
+    auto image = RbdImage::open(*io_, name_, std::nullopt, /*read_only=*/true);
+    REQUIRE(image);
+    std::vector<uint8_t> out(len);
+    REQUIRE(rbd_read(image->get(), offset, len, reinterpret_cast<char*>(out.data())) ==
+            static_cast<ssize_t>(len));
+    return out;
+  }
+
+ private:
+  std::unique_ptr<RadosCluster> cluster_;
+  std::unique_ptr<RadosIoCtx> io_;
+  std::string name_;
+};
+
+// One gfapi connection for the whole test process (glfs_fini costs ~10 s).
+GlfsVolume& gluster_volume() {
+  static std::unique_ptr<GlfsVolume> volume = [] {
+    auto v = GlfsVolume::connect(require_gluster());
+    REQUIRE(v);
+    return std::make_unique<GlfsVolume>(std::move(*v));
+  }();
+  return *volume;
+}
+
+class GlusterDisk final : public ScratchDisk {
+ public:
+  GlusterDisk() : server_(require_gluster()) {
+    path_ = "/" + unique_name("it-disk") + ".img";
+    auto file = GlfsFile::create(gluster_volume(), path_, O_RDWR | O_TRUNC);
+    REQUIRE(file);
+    REQUIRE(glfs_ftruncate(file->get(), static_cast<off_t>(kDiskSize), nullptr, nullptr) == 0);
+  }
+  ~GlusterDisk() override { (void)gluster_volume().unlink(path_); }
+  std::string uri() const override {
+    return "gluster://" + server_.host + ":" + std::to_string(server_.port) + "/" +
+           server_.volume + path_;
+  }
+  std::vector<uint8_t> read(uint64_t offset, uint64_t len) override {
+    auto file = GlfsFile::open(gluster_volume(), path_, O_RDONLY);
+    REQUIRE(file);
+    std::vector<uint8_t> out(len);
+    REQUIRE(file->pread_all(out.data(), len, offset));
+    return out;
+  }
+
+ private:
+  GlusterServer server_;
+  std::string path_;
+};
+
+std::unique_ptr<ScratchDisk> make_disk(const std::string& kind) {
+  require_kvm();
+  if (kind == "rbd") return std::make_unique<RbdDisk>();
+  if (kind == "gluster") return std::make_unique<GlusterDisk>();
+  return std::make_unique<FileDisk>();
+}
+
+std::vector<std::string> vm_args(const std::string& cmdline, const std::vector<std::string>& disks) {
+  std::vector<std::string> args{"--kernel", probe_elf(), "--memory", "128M", "--vcpus", "1",
+                                "--serial", "stdout", "--cmdline", cmdline};
+  for (const auto& d : disks) {
+    args.push_back("--disk");
+    args.push_back(d);
+  }
+  return args;
+}
+
+// Runs the probe to its end; returns its console output. Requires exit status `status`.
+std::string run_probe(const std::string& cmdline, const std::vector<std::string>& disks,
+                      int status = 0) {
+  VmmProcess vmm(vm_args(cmdline, disks));
+  auto rc = vmm.wait(120s);
+  INFO("stdout:\n" << vmm.stdout_text() << "\nstderr:\n" << vmm.stderr_text());
+  REQUIRE(rc.has_value());
+  CHECK(*rc == status);
+  return vmm.stdout_text();
+}
+
+// The key=value fields of the first console line starting with "probe: <record> ".
+std::map<std::string, std::string> record(const std::string& out, const std::string& name,
+                                          const std::string& must_contain = "") {
+  std::istringstream lines(out);
+  std::string line;
+  const std::string prefix = "probe: " + name + " ";
+  while (std::getline(lines, line)) {
+    if (!line.starts_with(prefix) || line.find(must_contain) == std::string::npos) continue;
+    std::map<std::string, std::string> fields;
+    static const std::regex kv(R"((\w+)=("[^"]*"|\S+))");
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), kv); it != std::sregex_iterator(); ++it) {
+      fields[(*it)[1]] = (*it)[2];
+    }
+    return fields;
+  }
+  FAIL("no '" << prefix << "' line in:\n" << out);
+  return {};
+}
+
+void write_verify(const std::string& kind) {
+  auto disk = make_disk(kind);
+  const uint64_t offset = 1 << 20, bytes = 2 << 20, seed = 7;
+  const std::string out = run_probe("mode=write-verify offset=1048576 bytes=2097152 bs=65536 depth=4 seed=7",
+                                    {"uri=" + disk->uri() + ",serial=it-" + kind});
+  auto blk = record(out, "blk");
+  CHECK(blk["serial"] == "\"it-" + kind + "\"");
+  CHECK(blk["capacity"] == std::to_string(kDiskSize / 512));
+  auto wv = record(out, "write_verify");
+  CHECK(wv["mismatches"] == "0");
+  CHECK(wv["write_errors"] == "0");
+  CHECK(wv["read_errors"] == "0");
+  CHECK(wv["flush_status"] == "0");
+  // The host reads the same bytes back through its own path.
+  CHECK(pattern_mismatches(disk->read(offset, bytes), offset, seed) == 0);
+  // And the guest reads what the host sees (verify-only over the same range).
+  const std::string again = run_probe("mode=write-verify verify-only=1 offset=1048576 bytes=2097152 seed=7",
+                                      {"uri=" + disk->uri()});
+  CHECK(record(again, "write_verify")["mismatches"] == "0");
+}
+
+// `records` under kill -9: every record the guest reported acknowledged is on the disk.
+void records_survive_kill(const std::string& kind) {
+  auto disk = make_disk(kind);
+  const uint64_t seed = 11;
+  const std::string sock = (std::filesystem::temp_directory_path() / (unique_name("hcnode-vmm") + ".sock")).string();
+  auto args = vm_args("mode=records count=0 seed=11", {"uri=" + disk->uri()});
+  args.push_back("--control-socket");
+  args.push_back(sock);
+  VmmProcess vmm(args);
+  REQUIRE(wait_for_socket(sock, 20s));
+  const auto storage = control_request(sock, R"({"cmd":"describe"})")["result"]["storage"];
+  const std::regex seq_re(R"(probe: record seq=(\d+))");
+  uint64_t seen = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (seen < 40 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    const std::string out = vmm.stdout_text();
+    for (auto it = std::sregex_iterator(out.begin(), out.end(), seq_re); it != std::sregex_iterator(); ++it) {
+      seen = std::max<uint64_t>(seen, std::stoull((*it)[1]));
+    }
+  }
+  REQUIRE(seen >= 40);
+  vmm.signal(SIGKILL);
+  REQUIRE(vmm.wait(10s) == 128 + SIGKILL);
+  if (storage.contains("rados_client_address")) {
+    disk->fence(storage["rados_client_address"].get<std::string>());
+  }
+  // The last word: what the killed VMM had printed by the time it died.
+  const std::string out = vmm.stdout_text();
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), seq_re); it != std::sregex_iterator(); ++it) {
+    seen = std::max<uint64_t>(seen, std::stoull((*it)[1]));
+  }
+  auto bytes = disk->read(0, seen * 512);
+  for (uint64_t i = 1; i <= seen; ++i) {
+    const uint8_t* sector = bytes.data() + (i - 1) * 512;
+    INFO("record " << i << " of " << seen);
+    REQUIRE(std::memcmp(sector, "HCNREC01", 8) == 0);
+    uint64_t seq = 0, record_seed = 0;
+    std::memcpy(&seq, sector + 8, 8);
+    std::memcpy(&record_seed, sector + 16, 8);
+    REQUIRE(seq == i);
+    REQUIRE(record_seed == seed);
+    std::vector<uint8_t> words(sector + 24, sector + 512);
+    REQUIRE(pattern_mismatches(words, (i - 1) * 512 + 24, seed) == 0);
+  }
+}
+
+void zeroes_and_read_only(const std::string& kind) {
+  auto disk = make_disk(kind);
+  const std::string out = run_probe("mode=zeroes offset=4194304 bytes=262144", {"uri=" + disk->uri()});
+  auto z = record(out, "zeroes");
+  CHECK(z["discard"] == "ok");
+  CHECK(z["discard_nonzero_bytes"] == "0");
+  CHECK(z["write_zeroes"] == "ok");
+  CHECK(z["write_zeroes_nonzero_bytes"] == "0");
+  auto host = disk->read(4 << 20, 256 << 10);
+  CHECK(std::all_of(host.begin(), host.end(), [](uint8_t b) { return b == 0; }));
+
+  // Read-only: the device says RO, refuses the write, and the bytes stay as they were.
+  run_probe("mode=write-verify offset=0 bytes=65536 seed=3", {"uri=" + disk->uri()});
+  const std::string ro = run_probe("mode=ro-check", {"uri=" + disk->uri() + ",readonly=on"});
+  auto r = record(ro, "ro_check");
+  CHECK(r["ro_feature"] == "1");
+  CHECK(r["read_status"] == "0");
+  CHECK(r["write_status"] == "1");
+  CHECK(pattern_mismatches(disk->read(0, 65536), 0, 3) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("virtio-blk on a local file: probe write-verify, host reads the same bytes", "[kvm][blk][file]") {
+  write_verify("file");
+}
+TEST_CASE("virtio-blk on RBD: probe write-verify, host reads the same bytes through librbd",
+          "[kvm][blk][rbd]") {
+  write_verify("rbd");
+}
+TEST_CASE("virtio-blk on Gluster: probe write-verify, host reads the same bytes through gfapi",
+          "[kvm][blk][gluster]") {
+  write_verify("gluster");
+}
+
+TEST_CASE("virtio-blk on a local file: acknowledged records survive kill -9 of the VMM", "[kvm][blk][file]") {
+  records_survive_kill("file");
+}
+TEST_CASE("virtio-blk on RBD: acknowledged records survive kill -9 of the VMM", "[kvm][blk][rbd]") {
+  records_survive_kill("rbd");
+}
+TEST_CASE("virtio-blk on Gluster: acknowledged records survive kill -9 of the VMM", "[kvm][blk][gluster]") {
+  records_survive_kill("gluster");
+}
+
+TEST_CASE("virtio-blk on a local file: discard and write-zeroes read back as zeroes, read-only refuses writes",
+          "[kvm][blk][file]") {
+  zeroes_and_read_only("file");
+}
+TEST_CASE("virtio-blk on RBD: discard and write-zeroes read back as zeroes, read-only refuses writes",
+          "[kvm][blk][rbd]") {
+  zeroes_and_read_only("rbd");
+}
+TEST_CASE("virtio-blk on Gluster: discard and write-zeroes read back as zeroes, read-only refuses writes",
+          "[kvm][blk][gluster]") {
+  zeroes_and_read_only("gluster");
+}
+
+TEST_CASE("virtio-blk: a hostile guest gets the right statuses and the VMM keeps serving",
+          "[kvm][blk][hostile]") {
+  auto disk = make_disk("file");
+  const std::string sock = (std::filesystem::temp_directory_path() / (unique_name("hcnode-vmm") + ".sock")).string();
+  auto args = vm_args("mode=hostile offset=1048576", {"uri=" + disk->uri() + ",queues=2"});
+  args.push_back("--control-socket");
+  args.push_back(sock);
+  VmmProcess vmm(args);
+  auto rc = vmm.wait(120s);
+  const std::string out = vmm.stdout_text();
+  INFO("stdout:\n" << out << "\nstderr:\n" << vmm.stderr_text());
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+  CHECK(record(out, "hostile_done")["alive"] == "1");
+  // Request-level errors get their status byte (virtio 1.2 5.2.6.2).
+  CHECK(record(out, "hostile", "case=unknown-type")["status"] == "2");
+  CHECK(record(out, "hostile", "case=past-end")["status"] == "1");
+  CHECK(record(out, "hostile", "case=sector-overflow")["status"] == "1");
+  CHECK(record(out, "hostile", "case=misaligned-length")["status"] == "1");
+  CHECK(record(out, "hostile", "case=discard-bad-flags")["status"] == "2");
+  CHECK(record(out, "hostile", "case=short-header")["status"] == "1");
+  // Malformed chains come back unprocessed (used length 0); none of them wedges the queue.
+  for (const char* c : {"loop", "next-out-of-range", "buffer-outside-ram", "readable-after-writable", "no-status"}) {
+    auto fields = record(out, "hostile", std::string("case=") + c);
+    CHECK(fields["completed"] == "1");
+    CHECK(fields["used_len"] == "0");
+    CHECK(fields["timeout_reset"] == "0");
+  }
+  // A corrupt ring: NEEDS_RESET, then the driver resets and the device works again.
+  CHECK(record(out, "hostile", "case=avail-jump")["needs_reset"] == "1");
+  CHECK(record(out, "hostile_check", "case=avail-jump")["ok"] == "1");
+}
+
+TEST_CASE("virtio-blk: two disks on two backends in one VM, described and counted on the control socket",
+          "[kvm][blk][rbd]") {
+  auto file = make_disk("file");
+  auto rbd = make_disk("rbd");
+  const std::string sock = (std::filesystem::temp_directory_path() / (unique_name("hcnode-vmm") + ".sock")).string();
+  // mode=io on the second disk runs long enough to look at it from outside.
+  auto args = vm_args("mode=io disk=1 rw=randrw bs=4096 depth=8 queues=2 seconds=4",
+                      {"uri=" + file->uri() + ",serial=first", "uri=" + rbd->uri() + ",serial=second,queues=2"});
+  args.push_back("--control-socket");
+  args.push_back(sock);
+  VmmProcess vmm(args);
+  REQUIRE(wait_for_socket(sock, 20s));
+  auto describe = control_request(sock, R"({"cmd":"describe"})");
+  REQUIRE(describe["ok"] == true);
+  const auto& disks = describe["result"]["disks"];
+  REQUIRE(disks.size() == 2);
+  CHECK(disks[0]["backend"] == "file");
+  CHECK(disks[0]["serial"] == "first");
+  CHECK(disks[1]["backend"] == "rbd");
+  CHECK(disks[1]["serial"] == "second");
+  CHECK(disks[1]["queues"] == 2);
+  CHECK(disks[1]["size"] == kDiskSize);
+  // The rados client this VMM uses: what fencing will blocklist.
+  CHECK(describe["result"]["storage"]["rados_client_address"].get<std::string>().find(":0/") != std::string::npos);
+  // Counters move while the guest runs.
+  nlohmann::json disk_stats;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto stats = control_request(sock, R"({"cmd":"stats"})");
+    if (!stats.is_object() || stats["ok"] != true) break;
+    disk_stats = stats["result"]["disks"];
+    if (disk_stats[1]["ops"]["write"].get<uint64_t>() > 100) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(disk_stats.is_array());
+  CHECK(disk_stats[1]["ops"]["write"].get<uint64_t>() > 100);
+  CHECK(disk_stats[1]["ops"]["read"].get<uint64_t>() > 100);
+  CHECK(disk_stats[1]["errors"] == 0);
+  CHECK(disk_stats[1]["latency_us"]["p50"].get<double>() > 0);
+  CHECK(disk_stats[0]["ops"]["write"] == 0);  // the other disk: untouched
+  auto rc = vmm.wait(120s);
+  INFO("stdout:\n" << vmm.stdout_text() << "\nstderr:\n" << vmm.stderr_text());
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+  auto io = record(vmm.stdout_text(), "io");
+  CHECK(io["errors"] == "0");
+  CHECK(std::stoull(io["ops"]) > 0);
+}
+
+TEST_CASE("hcnode-vmm refuses a disk it cannot open with exit status 8 and names it", "[kvm][blk]") {
+  require_kvm();
+  VmmProcess vmm(vm_args("mode=print", {"uri=file:/nonexistent/hcnode-disk.img"}));
+  auto rc = vmm.wait(30s);
+  REQUIRE(rc.has_value());
+  CHECK(*rc == compute::kExitDiskUnavailable);
+  CHECK(vmm.stderr_text().find("/nonexistent/hcnode-disk.img") != std::string::npos);
+  VmmProcess bad(vm_args("mode=print", {"uri=file:/tmp/x.img,queues=100"}));
+  REQUIRE(bad.wait(30s) == compute::kExitBadConfig);
+  CHECK(bad.stderr_text().find("queues") != std::string::npos);
+}
