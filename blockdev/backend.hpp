@@ -92,6 +92,11 @@ class BackendQueue {
   // or the library's own refusal.
   virtual Status submit(const IoRequest& req) = 0;
 
+  // Submissions may be held back until unplug(): a worker that pops several requests from the
+  // guest submits them all, then unplugs once (io_uring: one io_uring_enter for the batch).
+  // The caller MUST unplug after its submit()s; drain() unplugs too. Default: nothing held.
+  virtual void unplug() {}
+
   // Readable (EPOLLIN) while completions wait to be reaped; reap() clears it.
   virtual int event_fd() const = 0;
 

@@ -48,10 +48,13 @@ class CompletionList {
   // the owner's wait_idle() may return and the owner may destroy this list, so the callback
   // must not touch any member after it releases mu_ (signalling after the unlock raced with
   // the queue's destructor).
+  // The eventfd is written only when the list goes from empty to non-empty: reap() consumes it
+  // before it takes the list, so completions pushed meanwhile are taken by that same reap, and
+  // the next push after it signals again. One write per batch instead of one per request.
   void push(Completion c) {
     std::lock_guard lock(mu_);
     ready_.push_back(c);
-    (void)event_.signal();
+    if (ready_.size() == 1) (void)event_.signal();
     --in_flight_;
     if (in_flight_ == 0) idle_.notify_all();
   }

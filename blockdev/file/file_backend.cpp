@@ -32,6 +32,7 @@ class FileQueue final : public BackendQueue {
   ~FileQueue() override;
 
   Status submit(const IoRequest& req) override;
+  void unplug() override { flush_sq(); }
   int event_fd() const override { return event_.fd(); }
   size_t reap(std::vector<Completion>& out) override;
   void drain() override;
@@ -196,8 +197,7 @@ Status FileQueue::submit(const IoRequest& req) {
   }
   free_.pop_back();
   ++in_flight_;
-  flush_sq();
-  return {};
+  return {};  // io_uring_enter at unplug(): one system call per batch
 }
 
 void FileQueue::finish(uint32_t index, int32_t result) {

@@ -44,6 +44,7 @@ bool all_zero(const std::vector<char>& v) {
 }
 
 std::vector<Completion> wait_for(BackendQueue& q, size_t n) {
+  q.unplug();  // submissions may be held until here (BackendQueue::unplug)
   std::vector<Completion> out;
   for (int spins = 0; out.size() < n && spins < 2000; ++spins) {
     pollfd p{q.event_fd(), POLLIN, 0};

@@ -182,6 +182,7 @@ class VirtioBlk::Worker {
         spdlog::warn("{}: {}; device needs reset", name_, to_string(popped.error()));
         broken_.store(true, std::memory_order_relaxed);
         interrupt_->set_needs_reset();
+        backend_->unplug();  // what was popped before the ring broke still runs
         return;
       }
       if (!popped->has_value()) {
@@ -199,6 +200,7 @@ class VirtioBlk::Worker {
       }
       start_request(*chain);
     }
+    backend_->unplug();  // everything popped in this pass goes to the backend together
     notify_if_needed();
   }
 
@@ -261,6 +263,7 @@ class VirtioBlk::Worker {
       }
       complete(slot_index, c.result);
     }
+    backend_->unplug();  // write-through flushes
     if (blocked_ && !free_.empty() && !draining_) {
       blocked_ = false;
       process_available();  // also notifies

@@ -71,6 +71,7 @@ std::shared_ptr<FileBackend> open_file(const std::string& path, CachePolicy cach
 
 // Waits (poll on event_fd, then reap) until `n` completions have arrived.
 std::vector<Completion> wait_for(BackendQueue& q, size_t n) {
+  q.unplug();  // submissions may be held until here (BackendQueue::unplug)
   std::vector<Completion> out;
   for (int spins = 0; out.size() < n && spins < 1000; ++spins) {
     pollfd p{q.event_fd(), POLLIN, 0};
