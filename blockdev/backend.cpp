@@ -89,4 +89,32 @@ void FailureLog::short_transfer(IoKind kind, uint64_t offset, uint64_t length, i
   }
 }
 
+Result<std::unique_ptr<CallbackQueue::Request>> CallbackQueue::begin(const IoRequest& req,
+                                                                    const BackendInfo& info) {
+  HCN_TRY_STATUS(with_context(check_request(req, info), uri_));
+  if (list_->in_flight() >= depth_) {
+    return fail(EAGAIN, fmt::format("{}: {} requests in flight", uri_, depth_));
+  }
+  auto ctx = std::make_unique<Request>(Request{this, req.cookie, req.kind, req.offset, req.length});
+  list_->started();
+  return ctx;
+}
+
+void CallbackQueue::complete(std::unique_ptr<Request> req, int64_t ret, bool check_write_length) {
+  CallbackQueue& q = *req->queue;
+  int32_t result = 0;
+  const bool check_length =
+      req->kind == IoKind::kRead || (check_write_length && req->kind == IoKind::kWrite);
+  if (ret < 0) {
+    result = static_cast<int32_t>(ret);
+    q.log_.failed(req->kind, req->offset, req->length, result);
+  } else if (check_length && static_cast<uint64_t>(ret) != req->length) {
+    // Inside the disk a transfer is always whole; a short one means the storage misbehaved.
+    result = -EIO;
+    q.log_.short_transfer(req->kind, req->offset, req->length, ret);
+  }
+  // The last touch of the queue: after push() its owner may destroy it (CompletionList::push).
+  q.list_->push(Completion{req->cookie, result});
+}
+
 }  // namespace hcnode::blockdev

@@ -17,68 +17,30 @@ namespace {
 // O_DIRECT on the bricks: offset and length in these units (see the header).
 constexpr uint64_t kDirectAlign = 512;
 
-class GlusterQueue;
-
-// The callback's context; heap-allocated per request and freed by the callback.
-struct GlusterRequest {
-  GlusterQueue* queue;
-  uint64_t cookie;
-  IoKind kind;
-  uint64_t offset;
-  uint64_t length;
-};
-
-class GlusterQueue final : public BackendQueue {
+class GlusterQueue final : public CallbackQueue {
  public:
   GlusterQueue(std::shared_ptr<const GlusterBackend> backend,
                std::unique_ptr<CompletionList> list, size_t depth)
-      : backend_(std::move(backend)), list_(std::move(list)), depth_(depth),
-        log_(backend_->uri()) {}
-  ~GlusterQueue() override { drain(); }
+      : CallbackQueue(backend->uri(), std::move(list), depth), backend_(std::move(backend)) {}
 
   Status submit(const IoRequest& req) override;
-  int event_fd() const override { return list_->fd(); }
-  size_t reap(std::vector<Completion>& out) override { return list_->reap(out); }
-  void drain() override { list_->wait_idle(); }
-  size_t in_flight() const override { return list_->in_flight(); }
-  size_t depth() const override { return depth_; }
 
   // gfapi's glfs_io_cbk, on its event threads: ret as the synchronous call would return it,
   // -1 with errno set on failure (glfs.h). pre/post stats are not used.
-  static void on_complete(glfs_fd_t* fd, ssize_t ret, struct glfs_stat* pre,
-                          struct glfs_stat* post, void* data);
+  static void on_complete(glfs_fd_t* /*fd*/, ssize_t ret, struct glfs_stat* /*pre*/,
+                          struct glfs_stat* /*post*/, void* data) {
+    const int err = errno;
+    std::unique_ptr<Request> req(static_cast<Request*>(data));
+    complete(std::move(req), ret < 0 ? -(err != 0 ? err : EIO) : ret,
+             /*check_write_length=*/true);
+  }
 
  private:
   std::shared_ptr<const GlusterBackend> backend_;
-  std::unique_ptr<CompletionList> list_;
-  const size_t depth_;
-  FailureLog log_;
 };
 
-void GlusterQueue::on_complete(glfs_fd_t* /*fd*/, ssize_t ret, struct glfs_stat* /*pre*/,
-                               struct glfs_stat* /*post*/, void* data) {
-  const int err = errno;
-  std::unique_ptr<GlusterRequest> req(static_cast<GlusterRequest*>(data));
-  int32_t result = 0;
-  if (ret < 0) {
-    result = -(err != 0 ? err : EIO);
-    req->queue->log_.failed(req->kind, req->offset, req->length, result);
-  } else if ((req->kind == IoKind::kRead || req->kind == IoKind::kWrite) &&
-             static_cast<uint64_t>(ret) != req->length) {
-    result = -EIO;
-    req->queue->log_.short_transfer(req->kind, req->offset, req->length, ret);
-  }
-  // The last touch of the queue: after push() its owner may destroy it.
-  req->queue->list_->push(Completion{req->cookie, result});
-}
-
 Status GlusterQueue::submit(const IoRequest& req) {
-  HCN_TRY_STATUS(with_context(check_request(req, backend_->info()), backend_->uri()));
-  if (list_->in_flight() >= depth_) {
-    return fail(EAGAIN, fmt::format("{}: {} requests in flight", backend_->uri(), depth_));
-  }
-  auto ctx = std::make_unique<GlusterRequest>(
-      GlusterRequest{this, req.cookie, req.kind, req.offset, req.length});
+  auto ctx = HCN_TRY(begin(req, backend_->info()));
   glfs_fd_t* fd = backend_->buffered_fd();
   if ((req.kind == IoKind::kRead || req.kind == IoKind::kWrite) &&
       backend_->direct_fd() != nullptr && req.offset % kDirectAlign == 0 &&
@@ -87,8 +49,6 @@ Status GlusterQueue::submit(const IoRequest& req) {
   }
   const auto offset = static_cast<off_t>(req.offset);
   const auto iovcnt = static_cast<int>(req.iov.size());
-  // Counted before gfapi sees it: the callback may run before the async call returns.
-  list_->started();
   int r = 0;
   switch (req.kind) {
     case IoKind::kRead:
@@ -114,10 +74,10 @@ Status GlusterQueue::submit(const IoRequest& req) {
   }
   if (r < 0) {
     const int err = errno;
-    list_->cancelled();  // refused before it started: no callback
+    cancel();  // refused before it started: no callback
     return fail(from_negative_errno(
         -(err != 0 ? err : EIO),
-        fmt::format("{}: gfapi async {} at {}", backend_->uri(), to_string(req.kind), req.offset)));
+        fmt::format("{}: gfapi async {} at {}", uri(), to_string(req.kind), req.offset)));
   }
   (void)ctx.release();  // owned by the callback now
   return {};

@@ -12,75 +12,36 @@
 namespace hcnode::blockdev {
 namespace {
 
-class RbdQueue;
-
-// What the completion callback needs; heap-allocated per request, freed by the callback.
-struct RbdRequest {
-  RbdQueue* queue;
-  uint64_t cookie;
-  IoKind kind;
-  uint64_t offset;
-  uint64_t length;
-};
-
-class RbdQueue final : public BackendQueue {
+class RbdQueue final : public CallbackQueue {
  public:
   RbdQueue(std::shared_ptr<const RbdBackend> backend, std::unique_ptr<CompletionList> list,
            size_t depth)
-      : backend_(std::move(backend)), list_(std::move(list)), depth_(depth),
-        log_(backend_->uri()) {}
-  ~RbdQueue() override { drain(); }
+      : CallbackQueue(backend->uri(), std::move(list), depth), backend_(std::move(backend)) {}
 
   Status submit(const IoRequest& req) override;
-  int event_fd() const override { return list_->fd(); }
-  size_t reap(std::vector<Completion>& out) override { return list_->reap(out); }
-  void drain() override { list_->wait_idle(); }
-  size_t in_flight() const override { return list_->in_flight(); }
-  size_t depth() const override { return depth_; }
 
   // librbd's finisher thread.
-  static void on_complete(rbd_completion_t c, void* arg);
+  static void on_complete(rbd_completion_t c, void* arg) {
+    std::unique_ptr<Request> req(static_cast<Request*>(arg));
+    // Reads return the bytes read; writes the length or 0 depending on the path; flush,
+    // discard and write-zeroes 0. Releasing inside the callback is allowed: librbd holds its
+    // own reference while the callback runs (QEMU's block/rbd.c does the same).
+    const ssize_t r = rbd_aio_get_return_value(c);
+    rbd_aio_release(c);
+    complete(std::move(req), r, /*check_write_length=*/false);
+  }
 
  private:
   std::shared_ptr<const RbdBackend> backend_;
-  std::unique_ptr<CompletionList> list_;
-  const size_t depth_;
-  FailureLog log_;
 };
 
-void RbdQueue::on_complete(rbd_completion_t c, void* arg) {
-  std::unique_ptr<RbdRequest> req(static_cast<RbdRequest*>(arg));
-  const ssize_t r = rbd_aio_get_return_value(c);
-  // Releasing inside the callback is allowed: librbd holds its own reference while it runs
-  // the callback (QEMU's block/rbd.c does the same).
-  rbd_aio_release(c);
-  int32_t result = 0;
-  if (r < 0) {
-    result = static_cast<int32_t>(r);
-    req->queue->log_.failed(req->kind, req->offset, req->length, result);
-  } else if (req->kind == IoKind::kRead && static_cast<uint64_t>(r) != req->length) {
-    // A read returns the bytes read; inside the image that is always the whole request.
-    result = -EIO;
-    req->queue->log_.short_transfer(req->kind, req->offset, req->length, r);
-  }
-  // Writes return the length or 0 depending on the path; discard/flush 0: all success.
-  // The last touch of the queue: after push() its owner may destroy it (CompletionList::push).
-  req->queue->list_->push(Completion{req->cookie, result});
-}
-
 Status RbdQueue::submit(const IoRequest& req) {
-  HCN_TRY_STATUS(with_context(check_request(req, backend_->info()), backend_->uri()));
-  if (list_->in_flight() >= depth_) {
-    return fail(EAGAIN, fmt::format("{}: {} requests in flight", backend_->uri(), depth_));
-  }
-  auto ctx = std::make_unique<RbdRequest>(
-      RbdRequest{this, req.cookie, req.kind, req.offset, req.length});
+  auto ctx = HCN_TRY(begin(req, backend_->info()));
   rbd_completion_t c = nullptr;
   if (int r = rbd_aio_create_completion(ctx.get(), &RbdQueue::on_complete, &c); r < 0) {
-    return fail(from_negative_errno(r, backend_->uri() + ": rbd_aio_create_completion"));
+    cancel();
+    return fail(from_negative_errno(r, uri() + ": rbd_aio_create_completion"));
   }
-  // Counted before librbd sees it: the callback may run before the aio call returns.
-  list_->started();
   rbd_image_t image = backend_->image();
   const auto iovcnt = static_cast<int>(req.iov.size());
   int r = 0;
@@ -107,10 +68,10 @@ Status RbdQueue::submit(const IoRequest& req) {
   }
   if (r < 0) {
     // Refused before it started: librbd will not call back.
-    list_->cancelled();
+    cancel();
     rbd_aio_release(c);
     return fail(from_negative_errno(
-        r, fmt::format("{}: rbd_aio {} at {}", backend_->uri(), to_string(req.kind), req.offset)));
+        r, fmt::format("{}: rbd_aio {} at {}", uri(), to_string(req.kind), req.offset)));
   }
   (void)ctx.release();  // owned by the callback now
   return {};

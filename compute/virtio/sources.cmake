@@ -4,6 +4,7 @@ target_sources(hcnode_compute PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/descriptor_chain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/split_queue.cpp
   ${CMAKE_CURRENT_LIST_DIR}/pci_transport.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/device_thread.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../devices/virtio_rng/virtio_rng.cpp
 )
 target_sources(hcnode_compute PRIVATE

@@ -14,6 +14,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/fakes/backend_driver.hpp"
+
 #include "blockdev/gluster/gluster_backend.hpp"
 #include "blockdev/open_backend.hpp"
 #include "blockdev/rbd/rados_handles.hpp"
@@ -21,6 +23,8 @@
 
 using namespace hcnode;
 using namespace hcnode::blockdev;
+using hcnode::testing::run;
+using hcnode::testing::wait_for;
 
 namespace {
 
@@ -43,26 +47,7 @@ bool all_zero(const std::vector<char>& v) {
   return std::all_of(v.begin(), v.end(), [](char c) { return c == 0; });
 }
 
-std::vector<Completion> wait_for(BackendQueue& q, size_t n) {
-  q.unplug();  // submissions may be held until here (BackendQueue::unplug)
-  std::vector<Completion> out;
-  for (int spins = 0; out.size() < n && spins < 2000; ++spins) {
-    pollfd p{q.event_fd(), POLLIN, 0};
-    REQUIRE(::poll(&p, 1, 10000) >= 0);
-    q.reap(out);
-  }
-  REQUIRE(out.size() == n);
-  return out;
-}
 
-int32_t run(BackendQueue& q, IoRequest req) {
-  auto submitted = q.submit(req);
-  INFO((submitted ? std::string("ok") : submitted.error().message()));
-  REQUIRE(submitted.has_value());
-  auto done = wait_for(q, 1);
-  CHECK(done[0].cookie == req.cookie);
-  return done[0].result;
-}
 
 IoRequest range(IoKind kind, uint64_t offset, uint64_t length) {
   IoRequest req;

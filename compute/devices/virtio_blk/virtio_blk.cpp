@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/event_loop.hpp"
-#include "base/thread.hpp"
+#include "compute/virtio/device_thread.hpp"
 #include "compute/devices/virtio_blk/blk_request.hpp"
 #include "compute/devices/virtio_blk/blk_spec.hpp"
 #include "compute/virtio/constants.hpp"
@@ -93,20 +93,8 @@ class VirtioBlk::Worker {
     }));
     // Chains made available before activation (or while paused) are served at once.
     loop->post([this] { process_available(); });
-    EventLoop* raw = loop.get();
     loop_ = std::move(loop);
-    ThreadOptions options;
-    std::shared_ptr<VirtioInterrupt> interrupt = interrupt_;
-    options.on_failure = [interrupt](const std::string&) { interrupt->set_needs_reset(); };
-    thread_ = spawn_named_thread(
-        name_,
-        [raw, interrupt, name = name_](std::stop_token) {
-          if (Status ran = raw->run(); !ran) {
-            spdlog::error("{}: event loop failed: {}", name, ran.error().message());
-            interrupt->set_needs_reset();
-          }
-        },
-        std::move(options));
+    thread_ = spawn_device_thread(name_, *loop_, interrupt_);
     return {};
   }
 

@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "base/thread.hpp"
+#include "compute/virtio/device_thread.hpp"
 #include "compute/virtio/constants.hpp"
 
 namespace hcnode::compute::virtio {
@@ -87,20 +87,8 @@ Status VirtioRng::start_worker_locked() {
   }));
   // Buffers the driver made available before activation (or while paused) are served at once.
   loop->post([this] { process_queue(); });
-  EventLoop* raw = loop.get();
-  std::shared_ptr<VirtioInterrupt> interrupt = active_->interrupt;
-  ThreadOptions options;
-  options.on_failure = [interrupt](const std::string&) { interrupt->set_needs_reset(); };
   loop_ = std::move(loop);
-  worker_ = spawn_named_thread(
-      name_,
-      [raw, interrupt, name = name_](std::stop_token) {
-        if (Status ran = raw->run(); !ran) {
-          spdlog::error("{}: event loop failed: {}", name, ran.error().message());
-          interrupt->set_needs_reset();
-        }
-      },
-      std::move(options));
+  worker_ = spawn_device_thread(name_, *loop_, active_->interrupt);
   return {};
 }
 

@@ -17,10 +17,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/fakes/backend_driver.hpp"
+
 #include "blockdev/open_backend.hpp"
 
 using namespace hcnode;
 using namespace hcnode::blockdev;
+using hcnode::testing::run;
+using hcnode::testing::wait_for;
 
 namespace {
 
@@ -69,30 +73,7 @@ std::shared_ptr<FileBackend> open_file(const std::string& path, CachePolicy cach
   return *backend;
 }
 
-// Waits (poll on event_fd, then reap) until `n` completions have arrived.
-std::vector<Completion> wait_for(BackendQueue& q, size_t n) {
-  q.unplug();  // submissions may be held until here (BackendQueue::unplug)
-  std::vector<Completion> out;
-  for (int spins = 0; out.size() < n && spins < 1000; ++spins) {
-    pollfd p{q.event_fd(), POLLIN, 0};
-    REQUIRE(::poll(&p, 1, 5000) >= 0);
-    q.reap(out);
-  }
-  REQUIRE(out.size() == n);
-  return out;
-}
 
-// Submits one request and returns its completion result.
-int32_t run(BackendQueue& q, IoRequest req) {
-  static uint64_t next_cookie = 1000;
-  req.cookie = ++next_cookie;
-  auto submitted = q.submit(req);
-  INFO((submitted ? std::string("ok") : submitted.error().message()));
-  REQUIRE(submitted.has_value());
-  auto done = wait_for(q, 1);
-  CHECK(done[0].cookie == req.cookie);
-  return done[0].result;
-}
 
 IoRequest rw(IoKind kind, uint64_t offset, const std::vector<iovec>& iov) {
   IoRequest req;

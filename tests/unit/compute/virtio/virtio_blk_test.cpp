@@ -19,6 +19,7 @@
 #include "compute/virtio/constants.hpp"
 #include "tests/fakes/fake_backend.hpp"
 #include "tests/fakes/fake_guest_memory.hpp"
+#include "tests/fakes/recording_interrupt.hpp"
 #include "tests/fakes/mock_split_queue.hpp"
 
 using namespace hcnode;
@@ -27,27 +28,11 @@ using namespace hcnode::compute::virtio;
 using namespace hcnode::compute::virtio::blk;
 using hcnode::testing::FakeBackend;
 using hcnode::testing::FakeGuestMemory;
+using hcnode::testing::RecordingInterrupt;
+using hcnode::testing::wait_until;
 using hcnode::testing::MockSplitQueue;
 
 namespace {
-
-bool wait_until(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
-struct RecordingInterrupt final : VirtioInterrupt {
-  std::atomic<int> queue_notifications{0};
-  std::atomic<bool> needs_reset{false};
-  void notify_queue(uint16_t) override { ++queue_notifications; }
-  void notify_config() override {}
-  void set_needs_reset() override { needs_reset = true; }
-};
 
 constexpr uint64_t kDiskSize = 1 << 20;
 constexpr uint8_t kUnwritten = 0xEE;

@@ -16,6 +16,7 @@
 #include "compute/virtio/constants.hpp"
 #include "compute/virtio/pci_transport.hpp"
 #include "tests/fakes/fake_guest_memory.hpp"
+#include "tests/fakes/recording_interrupt.hpp"
 #include "tests/fakes/fake_msi.hpp"
 #include "tests/fakes/mock_split_queue.hpp"
 
@@ -24,30 +25,11 @@ using namespace hcnode::compute;
 using namespace hcnode::compute::virtio;
 namespace cc = hcnode::compute::virtio::common_cfg;
 using hcnode::testing::FakeGuestMemory;
+using hcnode::testing::RecordingInterrupt;
+using hcnode::testing::wait_until;
 using hcnode::testing::MockSplitQueue;
 
 namespace {
-
-bool wait_until(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
-struct RecordingInterrupt final : VirtioInterrupt {
-  std::atomic<int> queue_notifications{0};
-  std::atomic<int> config_notifications{0};
-  std::atomic<bool> needs_reset{false};
-  void notify_queue(uint16_t) override { ++queue_notifications; }
-  void notify_config() override { ++config_notifications; }
-  void set_needs_reset() override { needs_reset = true; }
-};
 
 // The rng device activated directly (no transport), the test playing driver and transport.
 struct DirectRng {
