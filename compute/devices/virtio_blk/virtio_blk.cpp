@@ -63,11 +63,11 @@ IoKind io_kind(BlkOp op) {
 // Thread: "blkN-qM" while running; the device's caller (under VirtioBlk::mu_) when stopped.
 class VirtioBlk::Worker {
  public:
-  Worker(std::string name, const VirtioBlk& device, const GuestMemory& memory, ActiveQueue queue,
+  Worker(std::string name, std::string serial, const GuestMemory& memory, ActiveQueue queue,
          std::shared_ptr<VirtioInterrupt> interrupt, std::unique_ptr<blockdev::BackendQueue> bq,
          BlkLimits limits, bool write_through)
       : name_(std::move(name)),
-        device_(device),
+        serial_(std::move(serial)),
         memory_(memory),
         queue_(std::move(queue)),
         interrupt_(std::move(interrupt)),
@@ -275,9 +275,7 @@ class VirtioBlk::Worker {
     } else if (req.op == BlkOp::kWrite) {
       write_bytes_.fetch_add(req.length, std::memory_order_relaxed);
     }
-    *req.status = status;  // SAFETY: guest RAM (BlkRequest::status)
-    queue_.queue.add_used(slot.head, status == kStatusOk ? req.used_len_ok : 1);
-    used_since_notify_ = true;
+    finish_now(slot.head, req, status);
     free_.push_back(slot_index);
   }
 
@@ -286,6 +284,7 @@ class VirtioBlk::Worker {
     free_.push_back(slot_index);
   }
 
+  // Writes the status byte and returns the chain to the driver (no interrupt yet).
   void finish_now(uint16_t head, BlkRequest& req, uint8_t status) {
     *req.status = status;  // SAFETY: guest RAM (BlkRequest::status)
     queue_.queue.add_used(head, status == kStatusOk ? req.used_len_ok : 1);
@@ -293,7 +292,7 @@ class VirtioBlk::Worker {
   }
 
   void fill_serial(const BlkRequest& req) {
-    const std::string& serial = device_.config_.serial;
+    const std::string& serial = serial_;
     size_t done = 0;
     for (const iovec& v : req.iov) {
       auto* dst = static_cast<uint8_t*>(v.iov_base);  // SAFETY: guest RAM view from slice()
@@ -320,7 +319,7 @@ class VirtioBlk::Worker {
   }
 
   const std::string name_;
-  const VirtioBlk& device_;
+  const std::string serial_;  // GET_ID
   const GuestMemory& memory_;
   ActiveQueue queue_;
   const std::shared_ptr<VirtioInterrupt> interrupt_;
@@ -437,7 +436,7 @@ Status VirtioBlk::activate(ActivationContext context) {
     auto bq = backend_->open_queue(q.queue.size());
     if (!bq) return fail(bq.error().wrap(config_.name));
     const std::string name = config_.name + "-q" + std::to_string(q.index);
-    workers.push_back(std::make_unique<Worker>(name, *this, *context.memory, std::move(q),
+    workers.push_back(std::make_unique<Worker>(name, config_.serial, *context.memory, std::move(q),
                                                context.interrupt, std::move(*bq), limits,
                                                write_through));
   }
