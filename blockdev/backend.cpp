@@ -35,7 +35,8 @@ Status check_request(const IoRequest& req, const BackendInfo& info) {
     return fail(EOPNOTSUPP, "write-zeroes is not supported by this disk");
   }
   // A zero-length request has no meaning for any backend (fallocate(2) even refuses it).
-  if (req.length == 0 || req.offset > info.size || req.length > info.size - req.offset) {
+  const uint64_t limit = info.growable ? (uint64_t{1} << 56) : info.size;
+  if (req.length == 0 || req.offset > limit || req.length > limit - req.offset) {
     return fail(EINVAL, fmt::format("{} [{}, +{}) outside the disk of {} bytes",
                                     to_string(req.kind), req.offset, req.length, info.size));
   }

@@ -79,7 +79,10 @@ struct BackendInfo {
   bool write_zeroes = false;           // kWriteZeroes supported
   bool discard_zeroes = false;         // a discarded range reads back as zeroes
   uint32_t max_segments = 1024;        // iovecs per request (IOV_MAX)
-  std::string kind;                    // "rbd", "gluster", "file", "memory"
+  uint32_t max_queues = 0;             // queues open at once; 0 = any number (qcow2: 1)
+  // Writes past `size` extend the file (BackendOptions::growable; format layers only).
+  bool growable = false;
+  std::string kind;                    // "rbd", "gluster", "file", "qcow2", "memory"
 };
 
 class BackendQueue {

@@ -1,5 +1,7 @@
 #include "blockdev/open_backend.hpp"
 
+#include "blockdev/qcow2/qcow2_backend.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "blockdev/file/file_backend.hpp"
@@ -77,8 +79,21 @@ Result<std::shared_ptr<GlfsVolume>> StorageSessions::gluster(const GlusterLocati
   return volume;
 }
 
+const char* to_string(ImageFormat format) {
+  return format == ImageFormat::kQcow2 ? "qcow2" : "raw";
+}
+
+Result<ImageFormat> parse_image_format(const std::string& text) {
+  if (text == "raw") return ImageFormat::kRaw;
+  if (text == "qcow2") return ImageFormat::kQcow2;
+  return fail(EINVAL, "unknown image format '" + text + "' (raw, qcow2)");
+}
+
 Result<std::shared_ptr<Backend>> open_backend(const DiskUri& uri, const BackendOptions& options,
                                               StorageSessions& sessions) {
+  if (options.format == ImageFormat::kQcow2) {
+    return qcow2::open_qcow2(uri, options, sessions);
+  }
   if (const auto* rbd = std::get_if<RbdLocation>(&uri.location)) {
     auto cluster = with_context(sessions.rados(), uri.to_string());
     if (!cluster) return fail(cluster.error());

@@ -35,9 +35,19 @@ enum class CachePolicy { kNone, kWriteback };
 const char* to_string(CachePolicy policy);
 Result<CachePolicy> parse_cache_policy(const std::string& text);
 
+// What the bytes of a disk hold: the guest's disk itself (raw) or a qcow2 image (blockdev/qcow2)
+// whose backing chain open_backend opens too.
+enum class ImageFormat { kRaw, kQcow2 };
+const char* to_string(ImageFormat format);
+Result<ImageFormat> parse_image_format(const std::string& text);
+
 struct BackendOptions {
   bool read_only = false;
   CachePolicy cache = CachePolicy::kWriteback;
+  ImageFormat format = ImageFormat::kRaw;
+  // Internal to format layers: writes past the end extend the file (file, gluster; rbd refuses
+  // with ENOSPC) and info().size is the size at open. The qcow2 layer opens its file this way.
+  bool growable = false;
 };
 
 struct SessionsConfig {

@@ -372,6 +372,7 @@ Result<std::shared_ptr<FileBackend>> FileBackend::open(const FileLocation& where
   info.kind = "file";
   info.size = size;
   info.read_only = options.read_only;
+  info.growable = options.growable && !options.read_only;
   if (unsigned int pbs = 0; block_device && ::ioctl(fd, BLKPBSZGET, &pbs) == 0 && pbs >= 512) {
     info.physical_block_size = pbs;
   }

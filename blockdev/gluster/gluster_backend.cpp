@@ -123,6 +123,7 @@ Result<std::shared_ptr<GlusterBackend>> GlusterBackend::open(std::shared_ptr<Glf
   info.kind = "gluster";
   info.size = size;
   info.read_only = options.read_only;
+  info.growable = options.growable && !options.read_only;
   info.max_segments = IOV_MAX;
   // The bricks implement discard as fallocate(PUNCH_HOLE) and zerofill as fallocate(ZERO_RANGE)
   // or written zeroes (posix translator); the shard translator forwards both per shard.
