@@ -44,6 +44,7 @@ Result<std::shared_ptr<RadosCluster>> StorageSessions::rados() {
   } else {
     overrides = {{"rbd_cache", "false"}};
   }
+  overrides.insert(overrides.end(), config_.rados_overrides.begin(), config_.rados_overrides.end());
   auto cluster = HCN_TRY(RadosCluster::connect(ceph, overrides));
   auto address = cluster.client_address();
   if (address) {

@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "base/result.hpp"
 #include "blockdev/backend.hpp"
@@ -56,6 +58,8 @@ struct SessionsConfig {
   int gluster_log_level = 3;
   // librbd cache for every rbd disk of this process (a client-wide librados setting).
   CachePolicy rbd_cache = CachePolicy::kWriteback;
+  // More librados options for this process's client (e.g. client_mount_timeout for tools).
+  std::vector<std::pair<std::string, std::string>> rados_overrides;
 };
 
 class StorageSessions {

@@ -103,9 +103,7 @@ Result<DiskConfig> disk_from_json(const nlohmann::json& json) {
 Status validate_disk(const DiskConfig& d) {
   if (d.uri.empty()) return fail(EINVAL, "disk: no uri given (uri=rbd:POOL/IMAGE, gluster://..., file:/PATH)");
   HCN_TRY_STATUS(with_context(blockdev::parse_disk_uri(d.uri), "disk uri"));
-  if (d.format != "raw") {
-    return fail(EINVAL, "disk " + d.uri + ": format '" + d.format + "' is not supported (raw)");
-  }
+  HCN_TRY_STATUS(with_context(blockdev::parse_image_format(d.format), "disk " + d.uri));
   if (d.serial.size() > kMaxSerial) {
     return fail(EINVAL, "disk " + d.uri + ": serial longer than 20 characters");
   }

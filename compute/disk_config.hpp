@@ -5,7 +5,7 @@
 //   "disks": [{"uri": "gluster://127.0.0.2/vmstore/vm1.img", "readonly": false, ...}]
 //
 // Keys (the same in both forms): uri (required; rbd:, gluster://, file: — blockdev/disk_uri.hpp),
-// format (raw; qcow2 arrives with the images issue), readonly (on/off/true/false), serial (GET_ID,
+// format (raw or qcow2: a qcow2 disk has one queue, blockdev/qcow2), readonly (on/off/true/false), serial (GET_ID,
 // up to 20 printable ASCII characters, default the disk's name), queues (1..64, default: one per
 // vCPU), queue_size (power of two 16..1024, default 256), cache (writeback | none, see
 // blockdev/open_backend.hpp).

@@ -249,10 +249,21 @@ std::expected<void, VmBuildError> Vm::add_disks() {
     if (!uri) return build_fail(kExitBadConfig, uri.error());
     auto cache = blockdev::parse_cache_policy(d.cache);
     if (!cache) return build_fail(kExitBadConfig, cache.error());
-    auto backend = blockdev::open_backend(*uri, blockdev::BackendOptions{d.read_only, *cache}, *storage_);
+    auto format = blockdev::parse_image_format(d.format);
+    if (!format) return build_fail(kExitBadConfig, format.error());
+    blockdev::BackendOptions options;
+    options.read_only = d.read_only;
+    options.cache = *cache;
+    options.format = *format;
+    auto backend = blockdev::open_backend(*uri, options, *storage_);
     if (!backend) return build_fail(kExitDiskUnavailable, backend.error().wrap(name));
-    const auto queues = static_cast<uint16_t>(
+    auto queues = static_cast<uint16_t>(
         d.queues != 0 ? d.queues : std::min<uint32_t>(config_.vcpus, virtio::VirtioBlk::kMaxQueues));
+    if (const uint32_t most = (*backend)->info().max_queues; most != 0 && queues > most) {
+      // qcow2: one queue owns the image's metadata (blockdev/qcow2/qcow2_backend.hpp).
+      spdlog::info("{}: {} serves {} queue(s) at most: using {}", name, d.uri, most, most);
+      queues = static_cast<uint16_t>(most);
+    }
     virtio::BlkDeviceConfig blk_config{name, d.serial.empty() ? name : d.serial, queues, d.queue_size};
     auto blk = std::make_shared<virtio::VirtioBlk>(blk_config, *backend);
     auto transport = virtio::VirtioPciTransport::create(blk, ram_, *interrupts_, interrupts_.get());

@@ -39,6 +39,7 @@
 #include "blockdev/disk_uri.hpp"
 #include "blockdev/open_backend.hpp"
 #include "blockdev/qcow2/qcow2_format.hpp"
+#include "blockdev/sync_disk.hpp"
 
 namespace hcnode::blockdev::qcow2 {
 
@@ -71,7 +72,10 @@ class Qcow2Backend final : public Backend {
   std::shared_ptr<ImageState> state_;
 };
 
-// Reads the header of the image at `uri` and opens it with its backing chain (at most 16
+// Reads and parses the header from the first cluster of `disk` (qcow2_backend.cpp).
+Result<Header> read_header(SyncDisk& disk);
+
+// (qcow2_chain.cpp) Reads the header of the image at `uri` and opens it with its backing chain (at most 16
 // deep). A relative backing file name is resolved against the image's own location (same
 // volume / directory / pool), as QEMU does; the backing format comes from the header's
 // extension, else from the backing file's magic.

@@ -153,13 +153,8 @@ Result<std::unique_ptr<BackendQueue>> open(std::shared_ptr<ImageState> s, const 
 }
 
 Qcow2Queue::~Qcow2Queue() {
-  drain();
-  // Metadata still only in memory is written now: a clean close loses nothing.
-  if (!s_->read_only) {
-    writeback_wanted_ = true;
-    if (!writeback_running_) writeback_loop();
-    while (writeback_running_) wait_events(1000);
-  }
+  drain();  // also writes back what is only in memory: a clean close loses nothing
+  while (writeback_running_) wait_events(1000);
   s_->queue_open = false;
 }
 
@@ -242,8 +237,18 @@ void Qcow2Queue::wait_events(int timeout_ms) {
   pump();
 }
 
+// Besides waiting for the guest's requests, a drain writes the tables back: a paused VM's
+// image is then complete on storage (what migration and snapshots of a paused VM need).
 void Qcow2Queue::drain() {
   while (ops_ > 0) wait_events(1000);
+  if (s_->read_only || s_->corrupt) return;
+  bool dirty = false;
+  for (const auto& [index, b] : s_->refblocks) dirty |= b.dirty.dirty();
+  for (const auto& [offset, t] : s_->l2) dirty |= t.fresh || t.dirty.dirty();
+  if (!dirty) return;
+  writeback_wanted_ = true;
+  if (!writeback_running_) writeback_loop();
+  while (writeback_running_) wait_events(1000);
 }
 
 int Qcow2Queue::corrupt(const std::string& what) {
@@ -628,8 +633,9 @@ Task<int> Qcow2Queue::zero_cluster(uint64_t g, bool discard, bool may_unmap) {
     const uint64_t host = m.entry & kOffsetMask;
     if (m.entry & kL2ZeroFlag) co_return 0;  // reads as zeroes already
     if (host == 0) {
-      // Unallocated: reads the backing image, or zeroes without one.
-      if (discard || !bq_ || g >= s_->backing_size) co_return 0;
+      // Unallocated: reads the backing image, or zeroes without one. A discard in a clone
+      // hides the parent's bytes too (as QEMU does): stale golden-image data never reappears.
+      if (!bq_ || g >= s_->backing_size) co_return 0;
       allocating_.try_emplace(guest_cluster);
       Mapping w = co_await lookup_for_write(g);
       if (w.error == 0) {

@@ -6,7 +6,7 @@
 #     --seconds N     run time per target (default 60); CTest uses 30, the long job 3600
 #     --build-dir DIR build, corpus and crash artifacts (default: <repo>/build/fuzz)
 #     --jobs J        parallel compile jobs (default: nproc)
-#     TARGET...       a subset of virtio_queue_fuzz virtio_blk_fuzz elf_loader_fuzz
+#     TARGET...       a subset of virtio_queue_fuzz virtio_blk_fuzz elf_loader_fuzz qcow2_image_fuzz
 #
 # Prints one line per target:
 #   fuzz: <target> runs=<executions> seconds=N crashes=<0|1> corpus=<files in the corpus>

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <regex>
@@ -18,7 +20,11 @@
 #include <catch2/catch.hpp>
 
 #include "base/fd.hpp"
+#include "blockdev/disk_uri.hpp"
 #include "blockdev/gluster/glfs_handles.hpp"
+#include "blockdev/open_backend.hpp"
+#include "blockdev/qcow2/qcow2_format.hpp"
+#include "blockdev/sync_disk.hpp"
 #include "blockdev/rbd/rados_handles.hpp"
 #include "compute/exit_status.hpp"
 #include "tests/integration/requirements.hpp"
@@ -299,6 +305,111 @@ void zeroes_and_read_only(const std::string& kind) {
   CHECK(pattern_mismatches(disk->read(0, 65536), 0, 3) == 0);
 }
 
+// A copy-on-write clone of a scratch disk, the way every VM disk is made: a qcow2 overlay
+// beside it whose backing file is the scratch disk (file, Gluster), or an RBD clone v2 of a
+// snapshot of it. `spec` is the --disk value; `qemu_name` names the overlay for qemu-img.
+struct Clone {
+  std::string spec;
+  std::string qemu_name;
+  std::function<void()> remove;
+};
+
+Clone make_clone(const std::string& kind, ScratchDisk& golden) {
+  auto uri = parse_disk_uri(golden.uri());
+  REQUIRE(uri.has_value());
+  if (kind == "rbd") {
+    const auto& loc = std::get<RbdLocation>(uri->location);
+    auto cluster = std::make_shared<RadosCluster>(*RadosCluster::connect(require_ceph()));
+    auto io = std::make_shared<RadosIoCtx>(*RadosIoCtx::create(*cluster, loc.pool));
+    {
+      auto image = RbdImage::open(*io, loc.image, std::nullopt, false);
+      REQUIRE(image);
+      REQUIRE(rbd_snap_create(image->get(), "golden") == 0);
+    }
+    const std::string name = loc.image + "-clone";
+    rbd_image_options_t opts;
+    rbd_image_options_create(&opts);
+    rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_CLONE_FORMAT, 2);
+    const int r = rbd_clone3(io->get(), loc.image.c_str(), "golden", io->get(), name.c_str(), opts);
+    rbd_image_options_destroy(opts);
+    REQUIRE(r == 0);
+    return Clone{"uri=rbd:" + loc.pool + "/" + name, "", [cluster, io, loc, name] {
+                   rbd_remove(io->get(), name.c_str());
+                   auto image = RbdImage::open(*io, loc.image, std::nullopt, false);
+                   if (image) rbd_snap_remove(image->get(), "golden");
+                 }};
+  }
+  // qcow2 overlay NAME-overlay.qcow2 next to the golden file, backing file named relative.
+  std::string overlay_uri;
+  std::string qemu_name;
+  std::function<void()> remove;
+  std::string backing;
+  if (kind == "gluster") {
+    auto loc = std::get<GlusterLocation>(uri->location);
+    backing = loc.path.substr(loc.path.rfind('/') + 1);
+    loc.path += "-overlay.qcow2";
+    glfs_fd_t* fd = glfs_creat(gluster_volume().get(), loc.path.c_str(), O_RDWR | O_EXCL, 0644);
+    REQUIRE(fd != nullptr);
+    glfs_close(fd);
+    overlay_uri = DiskUri{loc}.to_string();
+    qemu_name = "gluster://" + loc.host + "/" + loc.volume + loc.path;
+    remove = [path = loc.path] { (void)gluster_volume().unlink(path); };
+  } else {
+    const std::string path = std::get<FileLocation>(uri->location).path + "-overlay.qcow2";
+    backing = std::filesystem::path(std::get<FileLocation>(uri->location).path).filename();
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    REQUIRE(fd.valid());
+    overlay_uri = "file:" + path;
+    qemu_name = path;
+    remove = [path] { std::filesystem::remove(path); };
+  }
+  auto bytes = qcow2::format_new_image({kDiskSize, qcow2::kDefaultClusterBits, backing, "raw"});
+  REQUIRE(bytes.has_value());
+  StorageSessions sessions;
+  BackendOptions growable;
+  growable.growable = true;
+  auto file = open_backend(*parse_disk_uri(overlay_uri), growable, sessions);
+  REQUIRE(file.has_value());
+  auto disk = SyncDisk::open(*file);
+  REQUIRE(disk.has_value());
+  REQUIRE(disk->write(0, *bytes).has_value());
+  REQUIRE(disk->flush().has_value());
+  sessions.prepare_process_exit();
+  return Clone{"uri=" + overlay_uri + ",format=qcow2", qemu_name, remove};
+}
+
+// The golden image's data shows through a fresh clone; the guest's writes (4 KiB, so every
+// first write to a cluster copies the rest of it from the golden image) land in the clone
+// only; the golden image is unchanged; qemu-img checks the overlay clean.
+void clone_write_verify(const std::string& kind) {
+  auto golden = make_disk(kind);
+  run_probe("mode=write-verify offset=1048576 bytes=2097152 bs=65536 depth=4 seed=7",
+            {"uri=" + golden->uri()});
+  Clone clone = make_clone(kind, *golden);
+  struct Cleanup {
+    Clone& c;
+    ~Cleanup() { c.remove(); }
+  } cleanup{clone};
+  auto through = record(run_probe("mode=write-verify verify-only=1 offset=1048576 bytes=2097152 seed=7",
+                                  {clone.spec}), "write_verify");
+  CHECK(through["mismatches"] == "0");
+  auto wv = record(run_probe("mode=write-verify offset=2097152 bytes=1048576 bs=4096 depth=8 seed=9",
+                             {clone.spec}), "write_verify");
+  CHECK(wv["mismatches"] == "0");
+  CHECK(wv["write_errors"] == "0");
+  CHECK(wv["flush_status"] == "0");
+  // A new VMM sees the clone's own data after the parent's.
+  CHECK(record(run_probe("mode=write-verify verify-only=1 offset=1048576 bytes=1048576 seed=7",
+                         {clone.spec}), "write_verify")["mismatches"] == "0");
+  CHECK(record(run_probe("mode=write-verify verify-only=1 offset=2097152 bytes=1048576 seed=9",
+                         {clone.spec}), "write_verify")["mismatches"] == "0");
+  CHECK(pattern_mismatches(golden->read(1 << 20, 2 << 20), 1 << 20, 7) == 0);
+  if (!clone.qemu_name.empty()) {
+    INFO("qemu-img check -f qcow2 " << clone.qemu_name);
+    CHECK(std::system(("qemu-img check -q -f qcow2 '" + clone.qemu_name + "'").c_str()) == 0);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("virtio-blk on a local file: probe write-verify, host reads the same bytes", "[kvm][blk][file]") {
@@ -428,4 +539,17 @@ TEST_CASE("hcnode-vmm refuses a disk it cannot open with exit status 8 and names
   VmmProcess bad(vm_args("mode=print", {"uri=file:/tmp/x.img,queues=100"}));
   REQUIRE(bad.wait(30s) == compute::kExitBadConfig);
   CHECK(bad.stderr_text().find("queues") != std::string::npos);
+}
+
+TEST_CASE("virtio-blk on a qcow2 clone of a local file: parent data shows through and writes diverge",
+          "[kvm][blk][file][qcow2]") {
+  clone_write_verify("file");
+}
+TEST_CASE("virtio-blk on an RBD clone v2: parent data shows through and writes diverge",
+          "[kvm][blk][rbd][clone]") {
+  clone_write_verify("rbd");
+}
+TEST_CASE("virtio-blk on a qcow2 clone on Gluster: parent data shows through and writes diverge",
+          "[kvm][blk][gluster][qcow2]") {
+  clone_write_verify("gluster");
 }
