@@ -1,0 +1,83 @@
+// A directory tree the file pools keep their images in: a local directory (POSIX calls) or a
+// directory on a Gluster volume (gfapi). The file pool driver (file_pool.cpp) is written once
+// against this; local_tree.cpp and glfs_tree.cpp are the two implementations. Internal to
+// storage/. Paths are absolute within the tree's root (the local file system, or the volume).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.hpp"
+#include "blockdev/disk_uri.hpp"
+#include "blockdev/open_backend.hpp"
+#include "storage/image_info.hpp"
+
+namespace hcnode::storage {
+
+struct FileStat {
+  uint64_t size = 0;
+  uint64_t allocated = 0;  // st_blocks * 512
+  mode_t mode = 0;
+  int64_t mtime = 0;
+  bool regular = false;
+};
+
+struct DirEntry {
+  std::string name;
+  FileStat stat;
+};
+
+// An open file (one RAII owner: a local Fd or a GlfsFile). Synchronous, control-plane only.
+class TreeFile {
+ public:
+  virtual ~TreeFile() = default;
+  virtual Status pread_all(void* buf, size_t count, uint64_t offset) = 0;
+  virtual Status pwrite_all(const void* buf, size_t count, uint64_t offset) = 0;
+  virtual Status truncate(uint64_t size) = 0;
+  virtual Status fsync() = 0;
+  virtual Result<FileStat> stat() = 0;
+};
+
+class FileTree {
+ public:
+  virtual ~FileTree() = default;
+
+  // The disk URI of a path in this tree (file:/… or gluster://host:port/volume/…).
+  virtual blockdev::DiskUri uri_of(const std::string& path) const = 0;
+
+  virtual Result<FileStat> stat(const std::string& path) = 0;  // ENOENT when absent
+  virtual Result<std::vector<DirEntry>> list_dir(const std::string& path) = 0;
+  virtual Status mkdir_p(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<TreeFile>> open(const std::string& path, int flags) = 0;
+  // O_CREAT | O_EXCL: EEXIST if the path exists.
+  virtual Result<std::unique_ptr<TreeFile>> create_exclusive(const std::string& path,
+                                                             mode_t mode) = 0;
+  // Atomic rename; `to` must not exist: local trees refuse atomically (RENAME_NOREPLACE), gfapi
+  // has no such flag, so the gluster tree checks first (a race with another creator of the
+  // same name in that window loses that creator's file — two hcnode processes creating one
+  // name at the same instant is the only way to get there).
+  virtual Status rename_noreplace(const std::string& from, const std::string& to) = 0;
+  // Atomic rename that may replace `to`.
+  virtual Status rename_replace(const std::string& from, const std::string& to) = 0;
+  virtual Status unlink(const std::string& path) = 0;
+  virtual Status chmod(const std::string& path, mode_t mode) = 0;
+  // Extended attributes: ENOTSUP/EOPNOTSUPP when the file system has none.
+  virtual Status set_xattr(const std::string& path, const std::string& name,
+                           const std::string& value) = 0;
+  virtual Result<std::optional<std::string>> get_xattr(const std::string& path,
+                                                       const std::string& name) = 0;
+  virtual Status remove_xattr(const std::string& path, const std::string& name) = 0;
+  virtual Result<PoolSpace> statvfs(const std::string& path) = 0;
+};
+
+// Connects nothing: the gluster tree gets its volume from the sessions on first use.
+std::unique_ptr<FileTree> make_local_tree();
+std::unique_ptr<FileTree> make_glfs_tree(const GlusterPool& pool,
+                                         std::shared_ptr<blockdev::StorageSessions> sessions);
+
+}  // namespace hcnode::storage

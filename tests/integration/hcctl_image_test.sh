@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2015  # `check && ok ... || bad ...`: ok always succeeds
+# Integration test: the real `hcctl` binary against the dev cluster's RBD and Gluster pools.
+#   hcctl_image_test.sh HCCTL
+# Per pool (rbd, gluster): import a 16 MiB raw file (pattern + zero holes) --golden, info/ls in
+# table and -o json, clone, export the clone and compare with the source (data read through the
+# clone), rm ordering (the golden image refuses removal while a clone depends on it), flatten,
+# resize, du, rm --flatten-children, stdin import / stdout export; snapshots on RBD (and their
+# refusal on Gluster). Then bad input: every error is a non-zero exit with exactly ONE line
+# "hcctl: <reason>" on stderr (2 = usage, 1 = operation) and nothing on stdout.
+# Needs the dev cluster's environment (deploy/devcluster.sh env). Exit 0 pass, 1 fail, 77 skip
+# (CI=true: a missing component fails).
+set -uo pipefail
+hcctl=${1:?usage: hcctl_image_test.sh HCCTL}
+skip() {
+    if [[ ${CI:-} == true ]]; then echo "FAIL (CI=true, missing component): $*"; exit 1; fi
+    echo "SKIPPED: $*"; exit 77
+}
+[[ -x $hcctl ]] || { echo "FAIL: $hcctl is not executable"; exit 1; }
+[[ -n ${HCNODE_CEPH_CONF:-} && -r ${HCNODE_CEPH_CONF:-} ]] || skip "no dev cluster (HCNODE_CEPH_CONF)"
+[[ -n ${HCNODE_GLUSTER_HOST:-} && -n ${HCNODE_GLUSTER_VOLUME:-} ]] || skip "no dev cluster (HCNODE_GLUSTER_HOST)"
+PY=/usr/bin/python3
+# The pools come from the dev cluster's environment (storage/pool_config.hpp): no config file.
+unset HCNODE_STORAGE_CONFIG
+
+work=$(mktemp -d)
+tag=it$$-$RANDOM
+passed=0 failed=0
+created=()  # POOL/NAME, removed at exit (clones before their parents: reverse order)
+cleanup() {
+    local i
+    for ((i = ${#created[@]} - 1; i >= 0; i--)); do
+        "$hcctl" image rm --no-progress "${created[i]}" >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() {
+    echo "FAIL $1: $2"
+    [[ -s $work/out ]] && sed 's/^/    stdout: /' "$work/out" | head -20
+    [[ -s $work/err ]] && sed 's/^/    stderr: /' "$work/err" | head -20
+    failed=$((failed + 1))
+}
+# run ARGS...: hcctl with stdout/stderr captured in $work/out, $work/err; sets $rc.
+run() {
+    "$hcctl" "$@" >"$work/out" 2>"$work/err" </dev/null
+    rc=$?
+}
+# expect_ok NAME ARGS...: exit 0.
+expect_ok() {
+    local name=$1
+    shift
+    run "$@"
+    if [[ $rc -eq 0 ]]; then ok "$name"; return 0; fi
+    bad "$name" "hcctl $* exited $rc, want 0"
+    return 1
+}
+# expect_error NAME WANT_RC REGEX ARGS...: exit WANT_RC, nothing on stdout, one stderr line
+# "hcctl: ..." matching REGEX.
+expect_error() {
+    local name=$1 want=$2 re=$3
+    shift 3
+    run "$@"
+    local lines
+    lines=$(wc -l <"$work/err")
+    if [[ $rc -ne $want ]]; then
+        bad "$name" "hcctl $* exited $rc, want $want"
+    elif [[ $lines -ne 1 ]]; then
+        bad "$name" "hcctl $* wrote $lines lines on stderr, want exactly 1"
+    elif ! grep -q '^hcctl: ' "$work/err"; then
+        bad "$name" "the error line does not start with 'hcctl: '"
+    elif ! grep -Eqi -- "$re" "$work/err"; then
+        bad "$name" "the error line does not match /$re/"
+    elif [[ -s $work/out ]]; then
+        bad "$name" "an error printed something on stdout"
+    else
+        ok "$name ($(cat "$work/err"))"
+    fi
+}
+# json_check NAME PYTHON_EXPR: evaluates the expression with j = the JSON on $work/out.
+json_check() {
+    local name=$1 expr=$2 why
+    if why=$("$PY" -c "
+import json, sys
+j = json.load(open(sys.argv[1]))
+ok = bool($expr)
+print('' if ok else 'false: ' + sys.argv[2] + '; got: ' + json.dumps(j)[:600])
+sys.exit(0 if ok else 1)" "$work/out" "$expr" 2>&1); then
+        ok "$name"
+    else
+        bad "$name" "$why"
+    fi
+}
+
+# A 16 MiB raw source: 4 MiB pattern, 4 MiB zeros, 4 MiB pattern, 4 MiB zeros (sparse import).
+src=$work/source.raw
+"$PY" - "$src" <<'EOF'
+import hashlib, sys
+mib = 1 << 20
+with open(sys.argv[1], "wb") as f:
+    for block in range(16):
+        if (block // 4) % 2 == 0:
+            f.write(b"".join(hashlib.sha256(b"%d-%d" % (block, i)).digest() for i in range(mib // 32)))
+        else:
+            f.write(bytes(mib))
+EOF
+size=$(stat -c %s "$src")
+
+# --- help and usage (no cluster needed) -------------------------------------------------------
+for cmd in "" "image" "image clone" "image import" "image snap" "image snap create" "pool ls"; do
+    # shellcheck disable=SC2086
+    if run $cmd --help && [[ $rc -eq 0 ]] && grep -q '^usage: hcctl' "$work/out"; then
+        ok "help: hcctl $cmd --help"
+    else
+        bad "help: hcctl $cmd --help" "exit $rc or no usage line"
+    fi
+done
+
+expect_ok "pool ls" pool ls &&
+    { grep -q '^NAME ' "$work/out" && grep -Eq '^rbd +rbd ' "$work/out" && grep -Eq '^gluster +gluster ' "$work/out" &&
+          ok "pool ls table lists rbd and gluster" || bad "pool ls table" "no header or pool rows"; }
+expect_ok "pool ls -o json" pool ls -o json &&
+    json_check "pool ls json: rbd and gluster reachable" \
+        "{p['name'] for p in j if p['reachable']} >= {'rbd', 'gluster'}"
+
+# --- per pool ---------------------------------------------------------------------------------
+for pool in rbd gluster; do
+    golden=$pool/$tag-golden
+    clone=$pool/$tag-clone
+    created+=("$golden" "$clone")
+    expect_ok "$pool: import --golden" --no-progress image import "$src" "$golden" --golden || continue
+    expect_ok "$pool: info -o json" image info "$golden" -o json &&
+        json_check "$pool: golden info" "j['golden'] and j['size'] == $size and j['format'] == 'raw' and j['pool'] == '$pool'"
+    if [[ $pool == rbd ]]; then
+        json_check "$pool: golden snapshot exists" "any(s['name'] == 'golden' for s in j['snapshots'])"
+        json_check "$pool: sparse import (used < size)" "j['used'] < j['size']"
+    fi
+    expect_ok "$pool: info (table)" image info "$golden" &&
+        { grep -Eq '^golden: +yes' "$work/out" && grep -Eq '^size: +16 MiB' "$work/out" &&
+              ok "$pool: info table shows golden and 16 MiB" || bad "$pool: info table" "no 'golden: yes' / 'size: 16 MiB'"; }
+
+    expect_ok "$pool: clone" image clone "$golden" "$clone"
+    expect_error "$pool: clone onto an existing name" 1 "exist" image clone "$golden" "$clone"
+    expect_ok "$pool: clone info -o json" image info "$clone" -o json &&
+        json_check "$pool: clone has the golden image as parent" \
+            "j['parent'] is not None and j['parent'].split('@')[0] == '$golden' and j['size'] == $size and not j['golden']"
+    [[ $pool == gluster ]] && json_check "$pool: clone is a qcow2 overlay" "j['format'] == 'qcow2' and j['backing_chain']"
+    expect_ok "$pool: golden lists its clone" image info "$golden" -o json &&
+        json_check "$pool: children" "'$clone' in j['children'] or any('$clone' in s['children'] for s in j['snapshots'])"
+
+    expect_ok "$pool: ls -o json" image ls "$pool" -o json &&
+        json_check "$pool: ls json has golden and clone" \
+            "{'$tag-golden', '$tag-clone'} <= {i['name'] for i in j} and [i for i in j if i['name'] == '$tag-golden'][0]['golden']"
+    expect_ok "$pool: ls (table)" image ls "$pool" &&
+        { head -1 "$work/out" | grep -Eq '^NAME +SIZE +FORMAT +GOLDEN +PARENT' &&
+              grep -Eq "^$tag-clone +16 MiB +(raw|qcow2) +- +$golden" "$work/out" &&
+              ok "$pool: ls table columns" || bad "$pool: ls table" "header or clone row not as expected"; }
+
+    expect_ok "$pool: export the clone" --no-progress image export "$clone" "$work/$pool-clone.raw" &&
+        { cmp -s "$src" "$work/$pool-clone.raw" && ok "$pool: clone reads the golden data" ||
+              bad "$pool: clone data" "exported clone differs from the source"; }
+
+    expect_error "$pool: rm golden refused while a clone depends on it" 1 "$tag-clone" image rm "$golden"
+    expect_ok "$pool: flatten" --no-progress image flatten "$clone"
+    expect_ok "$pool: flattened clone info" image info "$clone" -o json &&
+        json_check "$pool: no parent after flatten" "j['parent'] is None and j['format'] == 'raw'"
+    expect_ok "$pool: flattened clone keeps its data" --no-progress image export "$clone" "$work/$pool-flat.raw" &&
+        { cmp -s "$src" "$work/$pool-flat.raw" && ok "$pool: flattened data equal" ||
+              bad "$pool: flattened data" "differs from the source"; }
+
+    expect_ok "$pool: resize grow" image resize "$clone" --size 32M &&
+        expect_ok "$pool: resized info" image info "$clone" -o json &&
+        json_check "$pool: size 32 MiB" "j['size'] == 32 << 20"
+    expect_error "$pool: shrink refused without --allow-shrink" 1 "shrink" image resize "$clone" --size 16M
+    expect_ok "$pool: shrink with --allow-shrink" image resize "$clone" --size 16M --allow-shrink
+
+    expect_ok "$pool: du -o json" image du "$pool" -o json &&
+        json_check "$pool: du lists the images" "{'$tag-golden', '$tag-clone'} <= {e['name'] for e in j['images']} and j['total_provisioned'] >= 2 * $size"
+    expect_ok "$pool: du one image (table)" image du "$clone" &&
+        { grep -q "^$tag-clone " "$work/out" && ok "$pool: du table row" || bad "$pool: du table" "no row for the clone"; }
+
+    expect_ok "$pool: rm flattened clone" image rm "$clone"
+    expect_ok "$pool: rm golden once no clone depends on it" image rm "$golden"
+    expect_error "$pool: info of a removed image" 1 "exist|not found" image info "$golden"
+
+    # rm --flatten-children: the clone survives its golden image, with the same data.
+    golden2=$pool/$tag-golden2
+    clone2=$pool/$tag-clone2
+    created+=("$golden2" "$clone2")
+    # stdin import (raw) with --size, then golden mark as its own command.
+    if "$hcctl" image import --no-progress - "$golden2" --size "$size" <"$src" >"$work/out" 2>"$work/err"; then
+        ok "$pool: import from stdin"
+    else
+        bad "$pool: import from stdin" "exit $?"
+    fi
+    expect_ok "$pool: golden mark" image golden mark "$golden2"
+    expect_ok "$pool: clone 2" image clone "$golden2" "$clone2"
+    expect_ok "$pool: rm --flatten-children" --no-progress image rm "$golden2" --flatten-children
+    if "$hcctl" image export --no-progress "$clone2" - 2>"$work/err" | cmp -s - "$src"; then
+        ok "$pool: clone 2 data intact after its golden image was removed (export to stdout)"
+    else
+        bad "$pool: clone 2 after rm --flatten-children" "exported data differ"
+    fi
+    expect_ok "$pool: rm clone 2" image rm "$clone2"
+
+    # Snapshots: RBD only.
+    snapimg=$pool/$tag-snap
+    created+=("$snapimg")
+    expect_ok "$pool: create" image create "$snapimg" --size 4M
+    if [[ $pool == rbd ]]; then
+        expect_ok "$pool: snap create" image snap create "$snapimg@s1"
+        expect_ok "$pool: snap ls -o json" image snap ls "$snapimg" -o json &&
+            json_check "$pool: snapshot s1 listed" "[s['name'] for s in j] == ['s1'] and j[0]['size'] == 4 << 20"
+        expect_ok "$pool: snap rollback" --no-progress image snap rollback "$snapimg@s1"
+        expect_ok "$pool: clone of a named snapshot" image clone "$snapimg@s1" "$pool/$tag-snapclone"
+        created+=("$pool/$tag-snapclone")
+        expect_error "$pool: snap rm refused while cloned" 1 "$tag-snapclone" image snap rm "$snapimg@s1"
+        expect_ok "$pool: rm snapshot clone" image rm "$pool/$tag-snapclone"
+        expect_ok "$pool: snap rm" image snap rm "$snapimg@s1"
+    else
+        expect_error "$pool: snapshots refused on file pools" 1 "snapshot|support" image snap create "$snapimg@s1"
+        expect_error "$pool: clone of a non-golden image refused" 1 "golden" image clone "$snapimg" "$pool/$tag-x"
+    fi
+    expect_ok "$pool: rm" image rm "$snapimg"
+done
+
+# --- bad input: one line, right exit status -----------------------------------------------------
+expect_error "bad image name" 2 "name" image info 'rbd/bad name!'
+expect_error "name without pool" 2 "POOL/NAME|pool" image info just-a-name
+expect_error "snapshot where none is allowed" 2 "snapshot" image info "rbd/$tag@s1"
+expect_error "bad size (not a multiple of 512)" 2 "512" image create "rbd/$tag-bad" --size 1000
+expect_error "bad size (junk)" 2 "size" image create "rbd/$tag-bad" --size 12Q
+expect_error "missing --size" 2 "size" image create "rbd/$tag-bad"
+expect_error "unknown pool" 1 "pool" image info "nosuchpool/$tag"
+expect_error "no such image" 1 "exist|not found" image info "rbd/$tag-missing"
+expect_error "missing arguments" 2 "missing" image clone "rbd/$tag-golden"
+expect_error "extra argument" 2 "unexpected" image info "rbd/$tag" extra
+expect_error "unknown command" 2 "unknown command" image frobnicate
+expect_error "unknown option" 2 "unknown option" image ls --frob
+expect_error "bad output format" 2 "output" -o yaml pool ls
+expect_error "no command" 2 "missing command" image
+expect_error "missing import source" 1 "no-such-file|exist|No such" --no-progress image import "$work/no-such-file" "rbd/$tag-x"
+expect_error "snap create without @SNAP" 2 "SNAP" image snap create "rbd/$tag"
+expect_error "clone of a missing image" 1 "exist|not found|golden" image clone "rbd/$tag-nothing" "rbd/$tag-nothing2"
+
+echo "$passed passed, $failed failed"
+((failed == 0))
