@@ -18,6 +18,12 @@ Per-clone times are pooled over rounds (median, p90); "total" is the median over
 wall time for all N clones (process peers: the sum of their process wall times). Peers rotate
 order from round to round. Every clone is removed after its peer's turn (hcnode's remove, not
 timed except for hcnode ImageService, whose removal time is reported below the table).
+
+Part 2, qcow2 overhead (local dir pool "file" and Gluster): the probe guest's mode=io in
+hcnode-vmm on an `hcctl image clone` (qcow2 overlay of a golden raw image) vs a raw image of the
+same pool, queues=1, 4k QD16: randwrite on fresh images (unallocated clusters), randwrite and
+randread after a full write pass (allocated). Goal: allocated qcow2 >= 0.9 of raw. Its rows are
+appended to the same table (see the comment above qcow2_overhead's helpers).
 """
 import argparse
 import json
