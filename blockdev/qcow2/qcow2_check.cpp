@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "blockdev/qcow2/qcow2_backend.hpp"
 #include "blockdev/qcow2/qcow2_format.hpp"
 
 namespace hcnode::blockdev::qcow2 {
@@ -156,13 +157,7 @@ class Checker {
 }  // namespace
 
 Result<CheckReport> check_image(SyncDisk& file) {
-  const uint64_t size = file.info().size;
-  std::vector<uint8_t> head(std::min<uint64_t>(size, 512));
-  HCN_TRY_STATUS(file.read(0, head));
-  const uint64_t needed = HCN_TRY(header_bytes_needed(head));
-  std::vector<uint8_t> first(std::min<uint64_t>(size, needed));
-  HCN_TRY_STATUS(file.read(0, first));
-  const Header h = HCN_TRY(parse_header(first));
+  const Header h = HCN_TRY(read_header(file));
   return Checker(file, h).run();
 }
 

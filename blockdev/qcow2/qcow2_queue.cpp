@@ -88,6 +88,8 @@ class Qcow2Queue final : public BackendQueue {
   void wait_events(int timeout_ms);
   void evict();
   bool need_writeback() const;
+  size_t dirty_l2_tables() const;
+  bool metadata_dirty() const;
   int corrupt(const std::string& what);
 
   std::shared_ptr<ImageState> s_;
@@ -241,11 +243,7 @@ void Qcow2Queue::wait_events(int timeout_ms) {
 // image is then complete on storage (what migration and snapshots of a paused VM need).
 void Qcow2Queue::drain() {
   while (ops_ > 0) wait_events(1000);
-  if (s_->read_only || s_->corrupt) return;
-  bool dirty = false;
-  for (const auto& [index, b] : s_->refblocks) dirty |= b.dirty.dirty();
-  for (const auto& [offset, t] : s_->l2) dirty |= t.fresh || t.dirty.dirty();
-  if (!dirty) return;
+  if (s_->read_only || s_->corrupt || !metadata_dirty()) return;
   writeback_wanted_ = true;
   if (!writeback_running_) writeback_loop();
   while (writeback_running_) wait_events(1000);
@@ -660,11 +658,21 @@ Task<int> Qcow2Queue::zero_cluster(uint64_t g, bool discard, bool may_unmap) {
 
 // --- metadata writeback ---------------------------------------------------------------------
 
-bool Qcow2Queue::need_writeback() const {
+size_t Qcow2Queue::dirty_l2_tables() const {
   size_t dirty = 0;
-  for (const auto& [off, t] : s_->l2) dirty += (t.dirty.dirty() || t.fresh) ? 1 : 0;
-  return dirty > s_->l2_limit / 2;
+  for (const auto& [off, t] : s_->l2) dirty += (t.fresh || t.dirty.dirty()) ? 1 : 0;
+  return dirty;
 }
+
+// Refcount table and L1 changes always come with a changed refcount block or L2 table.
+bool Qcow2Queue::metadata_dirty() const {
+  for (const auto& [index, b] : s_->refblocks) {
+    if (b.dirty.dirty()) return true;
+  }
+  return dirty_l2_tables() > 0;
+}
+
+bool Qcow2Queue::need_writeback() const { return dirty_l2_tables() > s_->l2_limit / 2; }
 
 void Qcow2Queue::evict() {
   while (s_->l2.size() > s_->l2_limit) {

@@ -4,6 +4,7 @@
 // storage/. Paths are absolute within the tree's root (the local file system, or the volume).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -26,6 +27,17 @@ struct FileStat {
   int64_t mtime = 0;
   bool regular = false;
 };
+
+// Both trees stat files the same way (stat(2) and glfs_stat fill the same struct stat).
+inline FileStat to_file_stat(const struct stat& st) {
+  FileStat f;
+  f.size = static_cast<uint64_t>(st.st_size);
+  f.allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  f.mode = st.st_mode & 07777;
+  f.mtime = st.st_mtim.tv_sec;
+  f.regular = S_ISREG(st.st_mode);
+  return f;
+}
 
 struct DirEntry {
   std::string name;

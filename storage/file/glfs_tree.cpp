@@ -20,16 +20,6 @@ namespace {
 using blockdev::GlfsFile;
 using blockdev::GlfsVolume;
 
-FileStat to_file_stat(const struct stat& st) {
-  FileStat f;
-  f.size = static_cast<uint64_t>(st.st_size);
-  f.allocated = static_cast<uint64_t>(st.st_blocks) * 512;
-  f.mode = st.st_mode & 07777;
-  f.mtime = st.st_mtim.tv_sec;
-  f.regular = S_ISREG(st.st_mode);
-  return f;
-}
-
 // The one owner of a glfs_opendir handle (glfs_closedir).
 class GlfsDir {
  public:

@@ -16,16 +16,6 @@ namespace hcnode::storage {
 
 namespace {
 
-FileStat to_file_stat(const struct stat& st) {
-  FileStat f;
-  f.size = static_cast<uint64_t>(st.st_size);
-  f.allocated = static_cast<uint64_t>(st.st_blocks) * 512;
-  f.mode = st.st_mode & 07777;
-  f.mtime = st.st_mtim.tv_sec;
-  f.regular = S_ISREG(st.st_mode);
-  return f;
-}
-
 class LocalFile final : public TreeFile {
  public:
   LocalFile(Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
