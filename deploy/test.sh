@@ -51,6 +51,11 @@ count_results() {
     skipped=$((skipped + ${s:-0}))
 }
 summary() {
+    if [[ $failed -gt 0 ]]; then
+        step "why the failed tests failed (full output above)"
+        python3 "$repo/deploy/lib/junit_failures.py" "$build"/unit.xml "$build"/fuzz.xml \
+            "$build"/integration.xml || true
+    fi
     step "summary"
     echo "unit + fuzz + integration tests, $((SECONDS - t0)) s in all"
     echo "tests: $passed passed, $failed failed, $skipped skipped"
@@ -65,6 +70,7 @@ source "$repo/deploy/lib/build.sh"
 hcnode_build "$repo" "$build" Debug test.sh -DHCNODE_WERROR=ON || exit 1
 
 status=0
+rm -f "$build"/unit.xml "$build"/fuzz.xml "$build"/integration.xml  # no stale reports
 step "unit tests"
 (cd "$build" && ctest -L unit --output-on-failure --output-junit unit.xml) || status=1
 count_results "$build/unit.xml"

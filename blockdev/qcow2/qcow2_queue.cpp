@@ -35,6 +35,18 @@ struct InnerIo {
   int await_resume() const noexcept { return result; }
 };
 
+static_assert(alignof(InnerIo) >= 2, "bit 0 of an inner cookie tells fast-path I/O apart");
+
+// An outer request the fast path sent straight to the image file (see try_fast()). Its inner
+// cookie is (slot index << 1) | 1; an InnerIo's cookie is its (aligned) address.
+struct FastIo {
+  uint64_t cookie = 0;  // the outer request's
+  IoKind kind = IoKind::kRead;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+constexpr uint64_t kFastTag = 1;
+
 // What an L2 entry says about one guest cluster.
 struct Mapping {
   int error = 0;          // -errno: the lookup failed (I/O error, corrupt table)
@@ -66,6 +78,9 @@ class Qcow2Queue final : public BackendQueue {
   void park(InnerIo* io) { parked_.push_back(io); }
 
  private:
+  bool try_fast(const IoRequest& req);
+  uint64_t cached_host(uint64_t g, bool for_write);
+  void finish_fast(const Completion& c);
   Detached run_request(IoRequest req, std::vector<iovec> iov);
   Task<int> read(uint64_t offset, uint64_t length, std::span<const iovec> iov);
   Task<int> write(uint64_t offset, uint64_t length, std::span<const iovec> iov);
@@ -104,6 +119,9 @@ class Qcow2Queue final : public BackendQueue {
   size_t ops_ = 0;  // outer requests started and not completed
   std::vector<Completion> ready_;
   bool signaled_ = false;
+  bool reaping_ = false;  // inside reap(): what finishes now is returned without a signal
+  std::vector<FastIo> fast_;        // slots of fast-path requests in flight
+  std::vector<uint32_t> fast_free_;  // free slot indices
   RunList run_;
   std::vector<InnerIo*> parked_;  // inner submits refused with EAGAIN, retried in pump()
   std::vector<Completion> inner_done_;
@@ -164,6 +182,7 @@ Status Qcow2Queue::submit(const IoRequest& req) {
   HCN_TRY_STATUS(check_request(req, info_));
   if (ops_ >= depth_) return fail(EAGAIN, "qcow2 queue full");
   ++ops_;
+  if (try_fast(req)) return {};
   if (req.kind == IoKind::kFlush) {
     flush_cookies_.push_back(req.cookie);
     if (!writeback_running_) writeback_loop();
@@ -174,6 +193,67 @@ Status Qcow2Queue::submit(const IoRequest& req) {
   return {};
 }
 
+// The host offset of guest offset g when memory alone answers it and no metadata changes: the
+// L2 table is cached and the cluster holds data (for a write, also COPIED: written in place).
+// 0 otherwise; the coroutine path then decides, loads, allocates or reports corruption.
+uint64_t Qcow2Queue::cached_host(uint64_t g, bool for_write) {
+  const uint64_t cluster = g >> s_->cluster_bits;
+  const uint64_t l1_index = cluster >> (s_->cluster_bits - 3);
+  if (l1_index >= s_->l1.entries.size()) return 0;
+  const uint64_t l1e = s_->l1.entries[l1_index];
+  const uint64_t l2_offset = l1e & kOffsetMask;
+  if (l2_offset == 0 || (l1e & kL1ReservedMask)) return 0;
+  auto it = s_->l2.find(l2_offset);
+  if (it == s_->l2.end() || it->second.state != LoadState::kReady) return 0;
+  L2Table& t = it->second;
+  const uint64_t e = t.entries[cluster & (s_->l2_entries() - 1)];
+  const uint64_t host = e & kOffsetMask;
+  if ((e & (kL2Compressed | kL2ZeroFlag | kL2ReservedMask)) || host < s_->cluster_size ||
+      host % s_->cluster_size != 0 || (for_write && !(e & kEntryCopied))) {
+    return 0;
+  }
+  t.last_use = ++s_->use_counter;
+  return host + (g & (s_->cluster_size - 1));
+}
+
+// The fast path: a read or write whose clusters are allocated, mapped by cached tables and
+// contiguous on the host goes straight to the file queue as one request, with no coroutine,
+// no copy of its iovec and no metadata work (an allocated COPIED cluster is written in place;
+// the L2 entry already points at it). Ordering is unchanged: the slow path also sends such
+// I/O to the file directly. Anything else (unallocated, zero, backing, corrupt, a full file
+// queue) takes the slow path.
+bool Qcow2Queue::try_fast(const IoRequest& req) {
+  const bool write = req.kind == IoKind::kWrite;
+  if ((req.kind != IoKind::kRead && !write) || (write && s_->corrupt)) return false;
+  const uint64_t host = cached_host(req.offset, write);
+  if (host == 0) return false;
+  const uint64_t c = s_->cluster_size;
+  const uint64_t end = req.offset + req.length;
+  for (uint64_t g = (req.offset | (c - 1)) + 1; g < end; g += c) {
+    if (cached_host(g, write) != host + (g - req.offset)) return false;
+  }
+  if (fast_free_.empty()) {
+    fast_free_.push_back(static_cast<uint32_t>(fast_.size()));
+    fast_.emplace_back();
+  }
+  const uint32_t slot = fast_free_.back();
+  IoRequest to_file = req;
+  to_file.offset = host;
+  to_file.cookie = (uint64_t{slot} << 1) | kFastTag;
+  if (!fq_->submit(to_file)) return false;  // e.g. EAGAIN: the slow path parks and retries
+  fast_free_.pop_back();
+  fast_[slot] = FastIo{req.cookie, req.kind, req.offset, req.length};
+  return true;
+}
+
+void Qcow2Queue::finish_fast(const Completion& c) {
+  const auto slot = static_cast<uint32_t>(c.cookie >> 1);
+  const FastIo io = fast_[slot];
+  fast_free_.push_back(slot);
+  if (c.result < 0) log_.failed(io.kind, io.offset, io.length, c.result);
+  finish(io.cookie, c.result);
+}
+
 void Qcow2Queue::unplug() {
   fq_->unplug();
   if (bq_) bq_->unplug();
@@ -182,7 +262,7 @@ void Qcow2Queue::unplug() {
 void Qcow2Queue::finish(uint64_t cookie, int result) {
   ready_.push_back(Completion{cookie, result});
   --ops_;
-  if (!signaled_) {
+  if (!signaled_ && !reaping_) {
     signaled_ = true;
     (void)own_.signal();
   }
@@ -203,6 +283,10 @@ void Qcow2Queue::pump() {
     fq_->reap(inner_done_);
     if (bq_) bq_->reap(inner_done_);
     for (const Completion& c : inner_done_) {
+      if (c.cookie & kFastTag) {
+        finish_fast(c);
+        continue;
+      }
       auto* io = reinterpret_cast<InnerIo*>(c.cookie);
       io->result = c.result;
       run_.push_back(io->handle);
@@ -225,7 +309,9 @@ size_t Qcow2Queue::reap(std::vector<Completion>& out) {
     (void)own_.consume();
     signaled_ = false;
   }
+  reaping_ = true;
   pump();
+  reaping_ = false;
   const size_t n = ready_.size();
   out.insert(out.end(), ready_.begin(), ready_.end());
   ready_.clear();
@@ -650,7 +736,12 @@ Task<int> Qcow2Queue::zero_cluster(uint64_t g, bool discard, bool may_unmap) {
     m.table->entries[m.index] = host | kEntryCopied | kL2ZeroFlag;
     m.table->dirty.gen = s_->next_gen();
     if (may_unmap && s_->file->info().discard_granularity != 0) {
+      // A write that reuses this cluster waits until the punch is done: the file queue does
+      // not order the two, and the punch must not land on the new data.
+      allocating_.try_emplace(guest_cluster);
       (void)co_await inner(fq_.get(), IoKind::kDiscard, host, s_->cluster_size, {});
+      allocating_[guest_cluster].wake_all(run_);
+      allocating_.erase(guest_cluster);
     }
     co_return 0;
   }

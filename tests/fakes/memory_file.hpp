@@ -5,6 +5,9 @@
 // hold after such a crash: the bytes as of the last completed flush, plus a chosen subset of
 // the writes made since (each write whole or not at all).
 //
+// Like a real filesystem it has a maximum file size (kMaxSize): writes past it fail with EFBIG,
+// so a hostile image whose tables point terabytes away cannot make the test allocate them.
+//
 // Thread-safety: one test thread; completions go through a CompletionList like real queues.
 #pragma once
 
@@ -21,6 +24,8 @@ namespace hcnode::testing {
 class MemoryFile final : public blockdev::Backend,
                          public std::enable_shared_from_this<MemoryFile> {
  public:
+  static constexpr uint64_t kMaxSize = 64ULL << 20;
+
   explicit MemoryFile(std::vector<uint8_t> bytes = {}, bool read_only = false)
       : bytes_(std::move(bytes)), durable_(bytes_) {
     info_.kind = "memory";
@@ -53,6 +58,11 @@ class MemoryFile final : public blockdev::Backend,
   int execute(const blockdev::IoRequest& req) {
     if (requests_++ >= crash_at_) return -EIO;
     const uint64_t end = req.offset + req.length;
+    if (end < req.offset) return -EINVAL;
+    if (req.kind != blockdev::IoKind::kRead && req.kind != blockdev::IoKind::kFlush &&
+        end > kMaxSize) {
+      return -EFBIG;
+    }
     switch (req.kind) {
       case blockdev::IoKind::kRead: {
         if (end > bytes_.size()) return -EIO;  // a short read

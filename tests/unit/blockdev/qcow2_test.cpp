@@ -220,6 +220,49 @@ TEST_CASE("qcow2: concurrent writes to one unallocated cluster allocate it once"
   CHECK(read_all(*img.backend, 0, 1 << 20) == want);
 }
 
+TEST_CASE("qcow2: allocated clusters are read and rewritten in place with one file request each",
+          "[qcow2]") {
+  constexpr uint64_t c = 65536;
+  auto img = open_image(new_image(1 << 20));
+  auto want = std::vector<uint8_t>(1 << 20, 0);
+  auto disk = SyncDisk::open(img.backend);
+  auto put = [&](uint64_t off, const std::vector<uint8_t>& d) {
+    REQUIRE(disk->write(off, d).has_value());
+    std::copy(d.begin(), d.end(), want.begin() + static_cast<ptrdiff_t>(off));
+  };
+  auto get = [&](uint64_t off, uint64_t len) {
+    std::vector<uint8_t> got(len);
+    REQUIRE(disk->read(off, got).has_value());
+    return got;
+  };
+  auto slice = [&](uint64_t off, uint64_t len) {
+    return std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(off),
+                                want.begin() + static_cast<ptrdiff_t>(off + len));
+  };
+  // Clusters 4, 5 are appended in order (adjacent on the host), then 3 (after them).
+  put(4 * c, pattern(2 * c, 1));
+  put(3 * c, pattern(c, 2));
+  const size_t file_size = img.file->bytes().size();
+
+  // Adjacent on the host: one request to the file for a read across the cluster boundary.
+  uint64_t before = img.file->requests();
+  CHECK(get(4 * c + 4096, c) == slice(4 * c + 4096, c));
+  CHECK(img.file->requests() - before == 1);
+  // Guest-adjacent but not host-adjacent (3 lies after 5): still correct, cluster by cluster.
+  CHECK(get(3 * c + 512, c) == slice(3 * c + 512, c));
+  // Rewrites of allocated clusters go in place: one request, the file does not grow.
+  before = img.file->requests();
+  put(4 * c + 8192, pattern(4096, 3));
+  CHECK(img.file->requests() - before == 1);
+  put(3 * c + c - 1024, pattern(2048, 4));  // across 3 | 4: not host-adjacent
+  CHECK(img.file->bytes().size() == file_size);
+  // Unallocated and allocated in one read: zeroes and data where each belongs.
+  CHECK(get(2 * c, 3 * c) == slice(2 * c, 3 * c));
+  CHECK(get(0, 1 << 20) == want);
+  REQUIRE(disk->flush().has_value());
+  CHECK(check(img.file->bytes()).clean());
+}
+
 TEST_CASE("qcow2: a small L2 cache evicts and reloads tables", "[qcow2]") {
   // 512-byte clusters: one L2 table maps 32 KiB, so 1 MiB needs 32 tables; the cache holds 2.
   auto img = open_image(new_image(1 << 20, 9), nullptr, false, 2);
