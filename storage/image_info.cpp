@@ -29,7 +29,8 @@ void to_json(nlohmann::json& j, const ImageSummary& v) {
        {"size", v.size},
        {"format", blockdev::to_string(v.format)},
        {"parent", optional_json(v.parent)},
-       {"golden", v.golden}};
+       {"golden", v.golden},
+       {"incomplete", optional_json(v.incomplete)}};
 }
 
 void to_json(nlohmann::json& j, const ImageInfo& v) {
@@ -46,7 +47,8 @@ void to_json(nlohmann::json& j, const ImageInfo& v) {
        {"golden", v.golden},
        {"read_only", v.read_only},
        {"features", v.features},
-       {"backing_chain", v.backing_chain}};
+       {"backing_chain", v.backing_chain},
+       {"incomplete", optional_json(v.incomplete)}};
 }
 
 void to_json(nlohmann::json& j, const DuEntry& v) {

@@ -42,6 +42,9 @@ struct ImageSummary {
   ImageFormat format = ImageFormat::kRaw;
   std::optional<std::string> parent;  // RBD: "POOL/NAME@SNAP"; qcow2 overlay: "POOL/NAME"
   bool golden = false;
+  // Why the image is not usable: left by an interrupted operation (an import's temporary, a
+  // clone killed half-way). list() shows such images only with include_incomplete.
+  std::optional<std::string> incomplete;
 };
 
 struct ImageInfo {
@@ -60,6 +63,7 @@ struct ImageInfo {
   bool read_only = false;        // files: mode has no write bit (golden images are 0444)
   std::vector<std::string> features;    // RBD feature names ("layering", …); empty elsewhere
   std::vector<BackingLayer> backing_chain;  // qcow2 only; empty for raw
+  std::optional<std::string> incomplete;    // as in ImageSummary; locate() refuses such images
 };
 
 // `du`: provisioned (virtual size) against used (allocated by the image itself).

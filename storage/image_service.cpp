@@ -414,7 +414,14 @@ Status ImageService::resize(const ImageRef& image, uint64_t new_size,
 
 Status ImageService::remove(const ImageRef& image, const RemoveOptions& options) {
   auto* driver = HCN_TRY(impl_->image_pool(image));
-  auto info = HCN_TRY(driver->info(image.name));
+  auto found = driver->info(image.name);
+  if (!found) {
+    // ENOENT: the driver's remove says so too, or clears an RBD clone killed before librbd
+    // wrote its header (it does not open, but its name is taken).
+    if (found.error().code() == ENOENT) return driver->remove(image.name, options.progress);
+    return fail(found.error());
+  }
+  const ImageInfo& info = *found;
   if (!info.children.empty()) {
     std::string list;
     for (const auto& c : info.children) list += (list.empty() ? "" : ", ") + c;

@@ -31,11 +31,12 @@
 //     as they are.
 //   - RBD clone is one rbd_clone3 under the final name (a temporary name + rbd_rename cost more
 //     than the clone itself). librbd removes the child again when a step of the clone FAILS
-//     (rados error, lost connection: nothing is left). Only a process KILLED inside rbd_clone3
-//     can leave an incomplete child under the final name: between librbd creating the child
-//     and linking it to its parent (a few ms) it is an empty image without a parent (info
-//     shows no parent); just after that, a clone not yet listed among the snapshot's children
-//     (info of the parent does not show it). Remove such an image and clone again.
+//     (rados error, lost connection: nothing is left). A process KILLED inside rbd_clone3 can
+//     leave a half-made child under the final name (at first an empty image without a parent),
+//     so every clone is bracketed by a record in the pool's `hcnode.clones` object, written
+//     before rbd_clone3 and cleared after it (storage/rbd/clone_intents.hpp): an image with a
+//     record is incomplete — list() hides it, info() says why, locate() refuses it (EUCLEAN),
+//     remove() and purge_incomplete() clear it.
 //
 // Progress and cancellation: long operations take a ProgressFn, called with (bytes done, bytes
 // total) after each chunk, from the calling thread — except librbd operations (RBD flatten,
@@ -57,6 +58,7 @@
 //   EOPNOTSUPP  the pool kind / format cannot do it (message says what to do instead)
 //   ECANCELED   the ProgressFn returned false
 //   ENODEV   unknown pool (the message lists the configured pools)
+//   EUCLEAN  locate() of an incomplete image (an interrupted clone; the message says which)
 //
 // Thread-safety: one ImageService may be used from several threads; each call opens its own
 // librbd/gfapi handles over the shared StorageSessions (one rados client, one glfs_t per
@@ -160,6 +162,7 @@ class ImageService {
 
   // The disk URI and format of an existing image (what a VMM opens: BackendOptions::format =
   // the returned format). A snapshot in `image` gives a read-only RBD snapshot URI (RBD only).
+  // Incomplete images (an interrupted clone) are refused with EUCLEAN.
   struct Location {
     blockdev::DiskUri uri;
     ImageFormat format = ImageFormat::kRaw;

@@ -11,6 +11,8 @@
 // lists the codes). Progress callbacks run on the calling thread; returning false cancels.
 #pragma once
 
+#include <chrono>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -68,6 +70,9 @@ class ImageClient {
                         const ProgressCallback& progress) = 0;
   virtual Status remove(const ImageRef& image, bool flatten_children,
                         const ProgressCallback& progress) = 0;
+  // Removes what interrupted operations left in a pool (older than min_age); their names.
+  virtual Result<std::vector<std::string>> purge(std::string_view pool,
+                                                 std::chrono::seconds min_age) = 0;
 
   virtual Status mark_golden(const ImageRef& image) = 0;
   virtual Status unmark_golden(const ImageRef& image) = 0;

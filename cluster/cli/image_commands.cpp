@@ -1,7 +1,9 @@
 // hcctl image …: images of a pool — list, inspect, import/export, clone, flatten, resize, rm, du.
 // (Snapshots and golden marks: snapshot_commands.cpp.)
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -253,6 +255,30 @@ int cmd_rm(Context& ctx, const ParsedArgs& args) {
   return kExitOk;
 }
 
+// ---- purge --------------------------------------------------------------------------------
+int cmd_purge(Context& ctx, const ParsedArgs& args) {
+  const std::string pool = pool_arg(*args.positional(0));
+  long long min_age = 600;
+  if (auto text = args.value("min-age")) {
+    char* end = nullptr;
+    errno = 0;
+    min_age = std::strtoll(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || errno != 0 || min_age < 0) {
+      throw UsageError("--min-age: expected a number of seconds (0 or more), got '" + *text + "'");
+    }
+  }
+  auto removed = value_or_throw(ctx.client().purge(pool, std::chrono::seconds(min_age)));
+  if (ctx.output == OutputFormat::kJson) {
+    print_json({{"pool", pool}, {"removed", removed}});
+  } else {
+    std::string text;
+    for (const auto& name : removed) text += fmt::format("removed {}/{}\n", pool, name);
+    if (removed.empty()) text = "nothing to purge in " + pool + "\n";
+    print_text(text);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 Command image_command() {
@@ -271,8 +297,11 @@ Command image_command() {
       {.path = "hcctl image ls",
        .summary = "List the images of a pool (all pools without POOL).",
        .positionals = {{"POOL", "a pool name (default: every configured pool)", false}},
-       .options = {{"all", 0, "", "also list leftovers of interrupted imports (temporary names)"}},
-       .details = "JSON: an array of {pool, name, size, format, parent, golden}.\n"},
+       .options = {{"all", 0, "",
+                    "also list what interrupted operations left (import temporaries, killed "
+                    "clones), marked incomplete"}},
+       .details = "JSON: an array of {pool, name, size, format, parent, golden, incomplete}\n"
+                  "(incomplete: null, or why the image is not usable).\n"},
       cmd_ls));
   group.children.push_back(leaf(
       {.path = "hcctl image info",
@@ -280,7 +309,8 @@ Command image_command() {
        .positionals = {{"POOL/NAME", "the image", true}},
        .options = {},
        .details = "JSON keys: pool, name, pool_kind, uri, format, size, used, parent, children,\n"
-                  "snapshots, golden, read_only, features, backing_chain (sizes in bytes).\n"},
+                  "snapshots, golden, read_only, features, backing_chain, incomplete (sizes in\n"
+                  "bytes; incomplete: null, or why the image is not usable: an interrupted clone).\n"},
       cmd_info));
   group.children.push_back(leaf(
       {.path = "hcctl image du",
@@ -351,6 +381,16 @@ Command image_command() {
                     "flatten every clone that depends on the image first, then remove it"}},
        .details = ""},
       cmd_rm));
+  group.children.push_back(leaf(
+      {.path = "hcctl image purge",
+       .summary = "Remove what interrupted operations left in a pool (ls --all shows it).",
+       .positionals = {{"POOL", "the pool", true}},
+       .options = {{"min-age", 0, "SECONDS",
+                    "only leftovers at least this old (default 600: younger ones may be an "
+                    "operation still running elsewhere)"}},
+       .details = "Leftovers: import temporaries, clones killed half-way (RBD), qcow2 temporaries\n"
+                  "of clones and flattens (file pools). Complete images are never touched.\n"},
+      cmd_purge));
   group.children.push_back(snapshot_command());
   group.children.push_back(golden_command());
   return group;

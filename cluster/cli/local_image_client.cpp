@@ -150,4 +150,9 @@ Status LocalImageClient::snapshot_rollback(const ImageRef& image, std::string_vi
   return HCN_TRY(service())->snapshot_rollback(image, snapshot, progress);
 }
 
+Result<std::vector<std::string>> LocalImageClient::purge(std::string_view pool,
+                                                        std::chrono::seconds min_age) {
+  return HCN_TRY(service())->purge_incomplete(pool, min_age);
+}
+
 }  // namespace hcnode::cli

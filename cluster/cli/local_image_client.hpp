@@ -42,6 +42,8 @@ class LocalImageClient : public ImageClient {
                 const ProgressCallback& progress) override;
   Status remove(const ImageRef& image, bool flatten_children,
                 const ProgressCallback& progress) override;
+  Result<std::vector<std::string>> purge(std::string_view pool,
+                                         std::chrono::seconds min_age) override;
   Status mark_golden(const ImageRef& image) override;
   Status unmark_golden(const ImageRef& image) override;
   Result<storage::SnapshotInfo> snapshot_create(const ImageRef& image,

@@ -1,5 +1,6 @@
 #include "cluster/cli/render.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <cstdio>
 
@@ -67,10 +68,19 @@ std::string render_pools(const std::vector<storage::PoolSummary>& pools) {
 }
 
 std::string render_images(const std::vector<storage::ImageSummary>& images, bool with_pool) {
-  Table t({{"NAME"}, {"SIZE", Align::kRight}, {"FORMAT"}, {"GOLDEN"}, {"PARENT"}});
+  // STATE only when some image is incomplete (ls --all).
+  const bool with_state = std::any_of(images.begin(), images.end(),
+                                      [](const auto& i) { return i.incomplete.has_value(); });
+  std::vector<Column> columns = {{"NAME"}, {"SIZE", Align::kRight}, {"FORMAT"}, {"GOLDEN"},
+                                 {"PARENT"}};
+  if (with_state) columns.push_back({"STATE"});
+  Table t(columns);
   for (const auto& i : images) {
-    t.add_row({with_pool ? i.pool + "/" + i.name : i.name, format_size(i.size),
-               blockdev::to_string(i.format), i.golden ? "yes" : "", i.parent.value_or("")});
+    std::vector<std::string> row = {with_pool ? i.pool + "/" + i.name : i.name,
+                                    format_size(i.size), blockdev::to_string(i.format),
+                                    i.golden ? "yes" : "", i.parent.value_or("")};
+    if (with_state) row.push_back(i.incomplete ? "incomplete" : "");
+    t.add_row(row);
   }
   return t.render();
 }
@@ -84,6 +94,9 @@ std::string render_info(const storage::ImageInfo& info) {
   kv.add("size", size_with_bytes(info.size));
   kv.add("used", size_with_bytes(info.used));
   kv.add("golden", info.golden ? "yes" : "no");
+  if (info.incomplete) {
+    kv.add("incomplete", *info.incomplete + " (remove it and clone again)");
+  }
   if (info.read_only) {
     kv.add("read-only", "yes");
   }

@@ -261,6 +261,7 @@ class FileDriver final : public PoolDriver {
       if (temp) {
         s.name = e.name;
         s.size = e.stat.size;
+        s.incomplete = "the temporary of an operation that did not finish";
         out.push_back(std::move(s));
         continue;
       }

@@ -69,10 +69,9 @@ class FileTree {
   // O_CREAT | O_EXCL: EEXIST if the path exists.
   virtual Result<std::unique_ptr<TreeFile>> create_exclusive(const std::string& path,
                                                              mode_t mode) = 0;
-  // Atomic rename; `to` must not exist: local trees refuse atomically (RENAME_NOREPLACE), gfapi
-  // has no such flag, so the gluster tree checks first (a race with another creator of the
-  // same name in that window loses that creator's file — two hcnode processes creating one
-  // name at the same instant is the only way to get there).
+  // Atomic rename; `to` must not exist (EEXIST), also against a concurrent creator of `to`:
+  // local trees use renameat2(RENAME_NOREPLACE); gfapi has no such flag, so the gluster tree
+  // links the file under `to` (link(2) never replaces) and then unlinks `from`.
   virtual Status rename_noreplace(const std::string& from, const std::string& to) = 0;
   // Atomic rename that may replace `to`.
   virtual Status rename_replace(const std::string& from, const std::string& to) = 0;

@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <cstring>
 #include <mutex>
 
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
 
 #include "blockdev/gluster/glfs_handles.hpp"
 #include "storage/file/file_tree.hpp"
@@ -131,12 +133,19 @@ class GlfsTree final : public FileTree {
 
   Status rename_noreplace(const std::string& from, const std::string& to) override {
     auto fs = HCN_TRY(volume());
-    // gfapi has no RENAME_NOREPLACE: check, then rename (see file_tree.hpp).
-    struct stat st{};
-    if (glfs_stat(fs->get(), to.c_str(), &st) == 0) {
-      return fail(EEXIST, where(to, "rename target exists"));
+    // gfapi has no RENAME_NOREPLACE. link(2) never replaces, atomically: publish the file
+    // under its new name with a hard link, then drop the old name (see file_tree.hpp).
+    if (glfs_link(fs->get(), from.c_str(), to.c_str()) != 0) {
+      if (errno == EEXIST) return fail(EEXIST, where(to, "rename target exists"));
+      return fail(from_errno(where(from, "link to " + to)));
     }
-    return rename_replace(from, to);
+    if (glfs_unlink(fs->get(), from.c_str()) != 0) {
+      // The file is published; the old (temporary) name is a second link to it, which
+      // purge_incomplete() removes later without touching the published name.
+      spdlog::warn("{}", where(from, fmt::format("unlink after linking it to {}: {}", to,
+                                                 std::strerror(errno))));
+    }
+    return {};
   }
 
   Status rename_replace(const std::string& from, const std::string& to) override {

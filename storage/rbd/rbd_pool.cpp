@@ -2,16 +2,21 @@
 #include <rbd/librbd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <map>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include "blockdev/open_backend.hpp"
 #include "blockdev/rbd/rados_handles.hpp"
+#include "storage/rbd/clone_intents.hpp"
 #include "storage/pool_driver.hpp"
 #include "storage/rbd/rbd_image_options.hpp"
 
@@ -183,6 +188,37 @@ class RbdDriver final : public PoolDriver {
     return image;
   }
 
+  // --- interrupted clones (clone_intents.hpp) -------------------------------------------------
+
+  Result<CloneIntents> intents() { return CloneIntents(HCN_TRY(io())); }
+  // The records of one image (or of the pool).
+  Result<std::vector<CloneIntent>> clone_records(const std::string* name = nullptr) {
+    auto records = HCN_TRY(intents());
+    return records.list(name);
+  }
+
+  // Why `image` (named `name`) is an interrupted clone, or nullopt when it is complete. A record
+  // counts only for an image created after the recorded clone began (2 s of clock slack; the
+  // record and the image's timestamp both come from the cloning client's clock): a clone that
+  // was killed while failing against an existing name must not condemn that image.
+  static std::optional<std::string> incomplete_reason(const std::vector<CloneIntent>& records,
+                                                      const std::string& name,
+                                                      const RbdImage& image) {
+    timespec created{};
+    const bool have_time = rbd_get_create_timestamp(image.get(), &created) == 0;
+    for (const auto& r : records) {
+      if (r.name != name) continue;
+      if (!have_time || created.tv_sec >= r.started - 2) return r.describe();
+    }
+    return std::nullopt;
+  }
+
+  Result<std::optional<std::string>> incomplete_reason(const std::string& name,
+                                                       const RbdImage& image) {
+    auto records = HCN_TRY(clone_records(&name));
+    return incomplete_reason(records, name, image);
+  }
+
   // --- queries --------------------------------------------------------------------------------
 
   Result<PoolSpace> space() override {
@@ -219,7 +255,11 @@ class RbdDriver final : public PoolDriver {
   Result<ImageService::Location> locate(const std::string& name,
                                         const std::optional<std::string>& snap) override {
     auto image = HCN_TRY(open(name, /*read_only=*/true, snap));
-    (void)image;
+    if (auto why = HCN_TRY(incomplete_reason(name, image))) {
+      return fail(EUCLEAN, fmt::format("image {} is incomplete ({}): remove it (hcctl image rm {}) "
+                                       "and clone again",
+                                       ref(name), *why, ref(name)));
+    }
     return ImageService::Location{uri_of(name, snap), blockdev::ImageFormat::kRaw};
   }
 
@@ -248,14 +288,32 @@ class RbdDriver final : public PoolDriver {
 
   Result<std::vector<ImageSummary>> list(const ListOptions& options) override {
     std::vector<ImageSummary> out;
+    const auto records = HCN_TRY(clone_records());
     for (const auto& name : HCN_TRY(image_names())) {
       if (is_temp_name(name) && !options.include_incomplete) continue;
       auto image = open(name, true);
       if (!image) {
+        const bool recorded = std::any_of(records.begin(), records.end(),
+                                          [&](const CloneIntent& r) { return r.name == name; });
+        if (recorded) {  // a clone killed before librbd finished its header
+          if (options.include_incomplete) {
+            ImageSummary s;
+            s.pool = config_.name;
+            s.name = name;
+            s.incomplete = "a clone that did not finish (the image does not open: " +
+                           image.error().message() + ")";
+            out.push_back(std::move(s));
+          }
+          continue;
+        }
         if (image.error().code() == ENOENT) continue;  // removed since rbd_list2
         return fail(image.error());
       }
+      auto why = incomplete_reason(records, name, *image);
+      if (is_temp_name(name)) why = "an import that did not finish";
+      if (why && !options.include_incomplete) continue;
       ImageSummary s;
+      s.incomplete = std::move(why);
       s.pool = config_.name;
       s.name = name;
       s.size = HCN_TRY(image->size());
@@ -267,7 +325,23 @@ class RbdDriver final : public PoolDriver {
   }
 
   Result<ImageInfo> info(const std::string& name) override {
-    auto image = HCN_TRY(open(name, true));
+    auto opened = open(name, true);
+    if (!opened) {
+      // A clone killed before librbd wrote its header: its name is taken, it does not open.
+      if (opened.error().code() != ENOENT) return fail(opened.error());
+      auto records = HCN_TRY(clone_records(&name));
+      if (records.empty()) return fail(opened.error());
+      const auto names = HCN_TRY(image_names());  // rare: only an unopenable recorded name
+      if (!std::binary_search(names.begin(), names.end(), name)) return fail(opened.error());
+      ImageInfo info;
+      info.pool = config_.name;
+      info.name = name;
+      info.pool_kind = PoolKind::kRbd;
+      info.uri = uri_of(name).to_string();
+      info.incomplete = records.front().describe() + " (the image does not open)";
+      return info;
+    }
+    auto image = std::move(*opened);
     ImageInfo info;
     info.pool = config_.name;
     info.name = name;
@@ -277,6 +351,7 @@ class RbdDriver final : public PoolDriver {
     info.size = HCN_TRY(image.size());
     info.parent = HCN_TRY(parent_of(image));
     info.golden = HCN_TRY(is_golden(image));
+    info.incomplete = HCN_TRY(incomplete_reason(name, image));
     uint64_t features = 0;
     if (int r = rbd_get_features(image.get(), &features); r < 0) {
       return fail(from_negative_errno(r, "rbd_get_features " + ref(name)));
@@ -292,9 +367,11 @@ class RbdDriver final : public PoolDriver {
 
   Result<std::vector<DuEntry>> du(const std::optional<std::string>& name) override {
     std::vector<std::string> names;
+    std::vector<CloneIntent> records;
     if (name) {
       names.push_back(*name);
     } else {
+      records = HCN_TRY(clone_records());
       for (auto& n : HCN_TRY(image_names())) {
         if (!is_temp_name(n)) names.push_back(std::move(n));
       }
@@ -306,6 +383,7 @@ class RbdDriver final : public PoolDriver {
         if (!name && image.error().code() == ENOENT) continue;
         return fail(image.error());
       }
+      if (!name && incomplete_reason(records, n, *image)) continue;  // as list() hides them
       DuEntry e;
       e.name = n;
       e.provisioned = HCN_TRY(image->size());
@@ -379,10 +457,24 @@ class RbdDriver final : public PoolDriver {
     rados_ioctx_t child_io = HCN_TRY(target->io());
     auto opts = HCN_TRY(RbdImageOptions::standard(/*clone=*/true));
 
+    // The record goes first: a process killed inside rbd_clone3 leaves it behind, and the
+    // half-made child is then known as incomplete (clone_intents.hpp).
+    CloneIntents records(child_io);
+    const std::string key = HCN_TRY(records.begin(clone_name, ref(source) + "@" + snap));
     AsyncOpen source_snap(parent_io, source, snap);
     int r = rbd_clone3(parent_io, source.c_str(), snap.c_str(), child_io, clone_name.c_str(),
                        opts.get());
     const int open_r = source_snap.wait();
+    if (r == 0) {
+      if (auto done = records.forget(clone_name); !done) {
+        // Still recorded, the clone would count as incomplete: take it back (old state).
+        (void)target->remove_plain(clone_name, nullptr);
+        (void)records.abort(key);
+        return fail(done.error().wrap("clone " + target->ref(clone_name)));
+      }
+    } else if (auto dropped = records.abort(key); !dropped) {
+      spdlog::warn("{}", dropped.error().message());  // a stale record; purge drops it
+    }
     if (r == -EEXIST) {
       return fail(EEXIST, fmt::format("image {} already exists", target->ref(clone_name)));
     }
@@ -459,8 +551,16 @@ class RbdDriver final : public PoolDriver {
   }
 
   Status remove(const std::string& name, const ProgressFn& progress) override {
+    bool incomplete = false;
     {
-      auto image = HCN_TRY(open(name, false));
+      auto opened = open(name, false);
+      if (!opened) {
+        // A clone killed early may not open at all; rbd_remove still clears what it left.
+        if (!HCN_TRY(clone_records(&name)).empty()) return remove_interrupted(name);
+        return fail(opened.error());
+      }
+      auto image = std::move(*opened);
+      incomplete = HCN_TRY(incomplete_reason(name, image)).has_value();
       HCN_TRY_STATUS(refuse_if_locked(image, name, "remove"));
       // Our own snapshots go first (rbd_remove refuses an image with snapshots). Any with
       // clones make this fail before anything is removed: the caller flattened those.
@@ -480,7 +580,36 @@ class RbdDriver final : public PoolDriver {
         }
       }
     }
-    return remove_plain(name, &progress);
+    HCN_TRY_STATUS(incomplete ? remove_incomplete(name, &progress) : remove_plain(name, &progress));
+    // An interrupted clone's records go with its image (a stale one would mark the next image
+    // of that name incomplete until its own clone clears it).
+    if (auto r = HCN_TRY(intents()).forget(name); !r) spdlog::warn("{}", r.error().message());
+    return {};
+  }
+
+  // A clone killed inside rbd_clone3 had its child open: the OSDs keep that dead client's watch
+  // on the image header until it times out (osd_client_watch_timeout, 30 s by default), and
+  // rbd_remove refuses (EBUSY) until then. The image is nobody's: wait the watch out.
+  Status remove_incomplete(const std::string& name, const ProgressFn* progress) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
+    for (bool told = false;; told = true) {
+      auto removed = remove_plain(name, progress);
+      if (removed || removed.error().code() != EBUSY ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return removed;
+      }
+      if (!told) {
+        spdlog::info("{}: waiting (up to 30 s) for the watch of the process that was cloning it "
+                     "to expire", ref(name));
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+  }
+
+  Status remove_interrupted(const std::string& name) {
+    auto removed = remove_incomplete(name, nullptr);
+    if (!removed && removed.error().code() != ENOENT) return removed;
+    return HCN_TRY(intents()).forget(name);
   }
 
   Result<std::vector<std::string>> purge_incomplete(std::chrono::seconds min_age) override {
@@ -501,6 +630,40 @@ class RbdDriver final : public PoolDriver {
         continue;
       }
       removed.push_back(name);
+    }
+    // Interrupted clones: records older than min_age. The image goes only if it was made by
+    // that clone (created after the record); otherwise only the stale record goes.
+    auto records = HCN_TRY(intents());
+    std::map<std::string, int64_t> newest;  // name -> newest record's start
+    for (const auto& r : HCN_TRY(records.list())) {
+      auto& t = newest[r.name];
+      t = std::max(t, r.started);
+    }
+    for (const auto& [name, started] : newest) {
+      if (now - started < min_age.count()) continue;  // maybe still running
+      auto image = open(name, true);
+      if (!image && image.error().code() != ENOENT) {
+        spdlog::warn("purge {}: {}", ref(name), image.error().message());
+        continue;
+      }
+      // ENOENT: no image, or one killed before librbd wrote its header (a directory entry
+      // only, which rbd_remove clears); otherwise ours only if made by the recorded clone.
+      bool ours = !image;
+      if (image) {
+        ours = incomplete_reason(HCN_TRY(records.list(&name)), name, *image).has_value();
+        RbdImage closing = std::move(*image);  // closed before removal
+      }
+      if (ours) {
+        if (auto r = remove_incomplete(name, nullptr); r) {
+          removed.push_back(name);
+        } else if (r.error().code() != ENOENT) {
+          spdlog::warn("purge {}: {}", ref(name), r.error().message());
+          continue;
+        }
+      }
+      if (auto r = records.forget(name); !r) {
+        spdlog::warn("purge {}: {}", ref(name), r.error().message());
+      }
     }
     return removed;
   }

@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,7 +29,9 @@
 #include "blockdev/open_backend.hpp"
 #include "blockdev/qcow2/qcow2_format.hpp"
 #include "blockdev/sync_disk.hpp"
+#include "blockdev/rbd/rados_handles.hpp"
 #include "storage/image_service.hpp"
+#include "storage/rbd/clone_intents.hpp"
 #include "tests/integration/requirements.hpp"
 
 using namespace hcnode;
@@ -455,6 +459,39 @@ void validation(ImageService& service, const std::string& pool) {
   CHECK(du->images[0].provisioned == 2 * kMiB);
   CHECK(du->total_provisioned == 2 * kMiB);
   CHECK(du->space.has_value());
+
+  // Two clones to one name at the same instant (two threads, as two agents would): one wins,
+  // the other is told the name is taken, and the winner is a whole clone of the golden image.
+  {
+    const ImageRef golden = cleanup.add(pool, "st-race-golden");
+    const ImageRef target = cleanup.add(pool, "st-race");
+    REQUIRE(service.create_image(golden, {4 * kMiB}).has_value());
+    REQUIRE(service.mark_golden(golden).has_value());
+    for (int round = 0; round < 4; ++round) {
+      std::atomic<bool> go{false};
+      std::optional<Result<ImageInfo>> a, b;
+      std::thread ta([&] {
+        while (!go) std::this_thread::yield();
+        a = service.clone(golden, target);
+      });
+      std::thread tb([&] {
+        while (!go) std::this_thread::yield();
+        b = service.clone(golden, target);
+      });
+      go = true;
+      ta.join();
+      tb.join();
+      INFO("round " << round << ": " << error_text(*a) << " | " << error_text(*b));
+      CHECK(a->has_value() != b->has_value());
+      CHECK(error_code(*a) + error_code(*b) == EEXIST);
+      auto info = service.info(target);
+      REQUIRE(info.has_value());
+      REQUIRE(info->parent.has_value());
+      CHECK(info->parent->find(golden.name) != std::string::npos);
+      CHECK(info->size == 4 * kMiB);
+      REQUIRE(service.remove(target).has_value());
+    }
+  }
 }
 
 }  // namespace
@@ -610,6 +647,96 @@ TEST_CASE("storage rbd: names, sizes, free space, existing names, resize and du"
           "[storage][ceph][rbd]") {
   auto service = make_service(Pools::ceph());
   validation(*service, "rbd");
+}
+
+TEST_CASE("storage rbd: a clone killed half-way is incomplete (hidden, refused) until removed or purged",
+          "[storage][ceph][rbd]") {
+  using namespace std::chrono_literals;
+  auto service = make_service(Pools::ceph());
+  Cleanup cleanup(*service);
+  const char* pool_env = std::getenv("HCNODE_RBD_POOL");
+  auto cluster = service->sessions().rados();
+  REQUIRE(cluster.has_value());
+  auto io = blockdev::RadosIoCtx::create(**cluster, pool_env != nullptr ? pool_env : "rbd");
+  REQUIRE(io.has_value());
+  CloneIntents records(io->get());
+  auto find = [&](const std::vector<ImageSummary>& v, const std::string& name) {
+    return std::find_if(v.begin(), v.end(), [&](const ImageSummary& s) { return s.name == name; });
+  };
+
+  // What a process killed inside rbd_clone3 leaves right after librbd created the child: the
+  // clone's record and an empty image without a parent under the clone's name.
+  const ImageRef half = cleanup.add("rbd", "st-half");
+  REQUIRE(records.begin(half.name, "rbd/st-golden@golden").has_value());
+  REQUIRE(service->create_image(half, {4 * kMiB}).has_value());
+  auto visible = service->list("rbd");
+  REQUIRE(visible.has_value());
+  CHECK(find(*visible, half.name) == visible->end());
+  ListOptions all;
+  all.include_incomplete = true;
+  auto everything = service->list("rbd", all);
+  REQUIRE(everything.has_value());
+  auto row = find(*everything, half.name);
+  REQUIRE(row != everything->end());
+  REQUIRE(row->incomplete.has_value());
+  CHECK_THAT(*row->incomplete, Catch::Contains("rbd/st-golden@golden"));
+  auto info = service->info(half);
+  REQUIRE(info.has_value());
+  CHECK(info->incomplete.has_value());
+  auto where = service->locate(half);
+  CHECK(error_code(where) == EUCLEAN);
+  CHECK_THAT(error_text(where), Catch::Contains("clone again"));
+  auto du = service->du("rbd");
+  REQUIRE(du.has_value());
+  for (const auto& e : du->images) CHECK(e.name != half.name);
+  // Young: maybe a clone still running in another process, so purge with a minimum age keeps it.
+  auto kept = service->purge_incomplete("rbd", 1h);
+  REQUIRE(kept.has_value());
+  CHECK_FALSE(contains(*kept, half.name));
+  CHECK(service->info(half).has_value());
+  auto purged = service->purge_incomplete("rbd", 0s);
+  REQUIRE(purged.has_value());
+  CHECK(contains(*purged, half.name));
+  CHECK(error_code(service->info(half)) == ENOENT);
+  CHECK(records.list(&half.name)->empty());
+
+  // The same, removed by the operator instead (hcctl image rm).
+  const ImageRef half2 = cleanup.add("rbd", "st-half");
+  REQUIRE(records.begin(half2.name, "rbd/st-golden@golden").has_value());
+  REQUIRE(service->create_image(half2, {4 * kMiB}).has_value());
+  CHECK(service->info(half2)->incomplete.has_value());
+  REQUIRE(service->remove(half2).has_value());
+  CHECK(records.list(&half2.name)->empty());
+
+  // A record left by a killed clone that was failing against an existing name (the image is
+  // older than the record) does not condemn that image.
+  const ImageRef older = cleanup.add("rbd", "st-older");
+  REQUIRE(service->create_image(older, {4 * kMiB}).has_value());
+  std::this_thread::sleep_for(3s);  // the rule allows 2 s of clock slack
+  REQUIRE(records.begin(older.name, "rbd/st-golden@golden").has_value());
+  auto older_info = service->info(older);
+  REQUIRE(older_info.has_value());
+  CHECK_FALSE(older_info->incomplete.has_value());
+  CHECK(service->locate(older).has_value());
+  auto purged_again = service->purge_incomplete("rbd", 0s);
+  REQUIRE(purged_again.has_value());
+  CHECK_FALSE(contains(*purged_again, older.name));
+  CHECK(service->info(older).has_value());
+  CHECK(records.list(&older.name)->empty());  // the stale record went
+
+  // A real clone clears its own record, and a stale record of its name (it created the name,
+  // so whatever was recorded before is gone).
+  const ImageRef golden = cleanup.add("rbd", "st-golden");
+  const ImageRef fresh = cleanup.add("rbd", "st-fresh");
+  REQUIRE(service->create_image(golden, {4 * kMiB}).has_value());
+  REQUIRE(service->mark_golden(golden).has_value());
+  REQUIRE(records.begin(fresh.name, "rbd/st-golden@golden").has_value());
+  REQUIRE(service->clone(golden, fresh).has_value());
+  auto fresh_info = service->info(fresh);
+  REQUIRE(fresh_info.has_value());
+  CHECK_FALSE(fresh_info->incomplete.has_value());
+  CHECK(records.list(&fresh.name)->empty());
+  CHECK(service->locate(fresh).has_value());
 }
 
 TEST_CASE("storage gluster: golden raw -> qcow2 clone -> clone of clone, data, flatten, remove order",
