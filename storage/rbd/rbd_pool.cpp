@@ -459,9 +459,9 @@ class RbdDriver final : public PoolDriver {
 
     // The record goes first: a process killed inside rbd_clone3 leaves it behind, and the
     // half-made child is then known as incomplete (clone_intents.hpp).
+    AsyncOpen source_snap(parent_io, source, snap);
     CloneIntents records(child_io);
     const std::string key = HCN_TRY(records.begin(clone_name, ref(source) + "@" + snap));
-    AsyncOpen source_snap(parent_io, source, snap);
     int r = rbd_clone3(parent_io, source.c_str(), snap.c_str(), child_io, clone_name.c_str(),
                        opts.get());
     const int open_r = source_snap.wait();
