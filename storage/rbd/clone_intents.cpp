@@ -14,30 +14,21 @@ namespace hcnode::storage {
 
 namespace {
 
-// Owners of librados' operation objects (released exactly once).
-class WriteOp {
+// Owner of one librados operation object (created at construction, released exactly once).
+template <typename Op, Op (*Create)(), void (*Release)(Op)>
+class RadosOp {
  public:
-  WriteOp() : op_(rados_create_write_op()) {}
-  ~WriteOp() { rados_release_write_op(op_); }
-  WriteOp(const WriteOp&) = delete;
-  WriteOp& operator=(const WriteOp&) = delete;
-  rados_write_op_t get() const { return op_; }
+  RadosOp() : op_(Create()) {}
+  ~RadosOp() { Release(op_); }
+  RadosOp(const RadosOp&) = delete;
+  RadosOp& operator=(const RadosOp&) = delete;
+  Op get() const { return op_; }
 
  private:
-  rados_write_op_t op_;
+  Op op_;
 };
-
-class ReadOp {
- public:
-  ReadOp() : op_(rados_create_read_op()) {}
-  ~ReadOp() { rados_release_read_op(op_); }
-  ReadOp(const ReadOp&) = delete;
-  ReadOp& operator=(const ReadOp&) = delete;
-  rados_read_op_t get() const { return op_; }
-
- private:
-  rados_read_op_t op_;
-};
+using WriteOp = RadosOp<rados_write_op_t, rados_create_write_op, rados_release_write_op>;
+using ReadOp = RadosOp<rados_read_op_t, rados_create_read_op, rados_release_read_op>;
 
 class OmapIter {
  public:
