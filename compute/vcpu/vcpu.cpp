@@ -1,5 +1,7 @@
 #include "compute/vcpu/vcpu.hpp"
 
+#include <semaphore>
+
 #include <signal.h>
 
 #include <cstring>
@@ -31,7 +33,10 @@ void Vcpu::start(bool start_paused) {
     std::lock_guard lock(mu_);
     requested_ = start_paused ? State::kPaused : State::kRunning;
   }
-  thread_ = std::thread([this] {
+  // start() returns once the thread is named and its id published: the control socket (served
+  // right after the VM starts) then describes real threads, never a tid of 0.
+  std::binary_semaphore started(0);
+  thread_ = std::thread([this, &started] {
     set_current_thread_name("vcpu" + std::to_string(index_));
     // Only the kick signal reaches a vCPU thread; everything else goes to the main thread.
     sigset_t mask;
@@ -39,10 +44,12 @@ void Vcpu::start(bool start_paused) {
     sigdelset(&mask, kick_signal());
     pthread_sigmask(SIG_SETMASK, &mask, nullptr);
     tid_ = current_tid();
+    started.release();
     run_loop();
   });
   pthread_ = thread_.native_handle();
   thread_valid_ = true;
+  started.acquire();
 }
 
 void Vcpu::kick() {
