@@ -15,13 +15,14 @@ cluster=(ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
 guests=(qemu-system-x86 qemu-utils qemu-block-extra busybox-static fio e2fsprogs cpio)
 tools=(clang libclang-rt-14-dev clang-16 libclang-rt-16-dev procps iproute2 psmisc util-linux coreutils python3 socat)
 
-# Building the Linux guest's own kernel (deploy/guest/build-kernel.sh) is needed only on hosts
-# with hardware KVM; on PVM hosts (these dev machines, see machine-notes.md) the tests use the
-# patched kernel in ../shared/guest-kernel instead.
+# Building the Linux guest's own kernel (deploy/guest/build-kernel.sh): whenever kernel.sh would
+# build one, i.e. on hosts with hardware KVM, and on PVM hosts (these dev machines, see
+# machine-notes.md) unless a ready kernel sits beside the checkout (the workspace's
+# ../shared/guest-kernel) or HCNODE_GUEST_KERNEL names one.
 kernel_build=(linux-source-6.1 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio)
 
 all=("${build[@]}" "${libs[@]}" "${cluster[@]}" "${guests[@]}" "${tools[@]}")
-if [[ ! -e /sys/module/kvm_pvm ]]; then
+if "$(dirname "${BASH_SOURCE[0]}")/guest/kernel.sh" --will-build; then
     all+=("${kernel_build[@]}")
 fi
 

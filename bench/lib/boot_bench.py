@@ -88,7 +88,11 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--linux", action="store_true")
+    ap.add_argument("--smoke", action="store_true",
+                    help="every VMM and row once (deploy/test.sh: proves the benchmark runs)")
     a = ap.parse_args()
+    if a.smoke:
+        a.runs = 1
 
     cmdline = "mode=print n=1"
     rows = []

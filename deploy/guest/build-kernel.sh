@@ -93,10 +93,20 @@ while IFS= read -r l; do
 done <"$here/kernel.fragment"
 [ -z "$bad" ] || log "warning: options not as in kernel.fragment:$bad"
 
-make -s ARCH=x86_64 -j"$jobs" bzImage vmlinux >>"$work/build.log" 2>&1 || {
+# A line of progress every 30 s (the build is silent for minutes): elapsed time and objects so far.
+started=$SECONDS
+make -s ARCH=x86_64 -j"$jobs" bzImage vmlinux >>"$work/build.log" 2>&1 &
+make_pid=$!
+while kill -0 "$make_pid" 2>/dev/null; do
+	for _ in $(seq 60); do kill -0 "$make_pid" 2>/dev/null && sleep 0.5; done
+	kill -0 "$make_pid" 2>/dev/null || break
+	log "still building the guest kernel: $((SECONDS - started)) s, $(find . -name '*.o' | wc -l) objects (~6-7 min in all on 2 cores)"
+done
+wait "$make_pid" || {
 	tail -n 40 "$work/build.log" >&2
 	die "kernel build failed (full log above is the tail of $work/build.log)"
 }
+log "kernel compiled in $((SECONDS - started)) s"
 stage="$out/.kernel-$hash.tmp.$$"
 rm -rf "$stage"
 mkdir -p "$stage"

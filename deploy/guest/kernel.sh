@@ -4,6 +4,8 @@
 # Usage: kernel.sh [--pvh] [--stock] [--pvm|--no-pvm]   print the kernel's path (last line of stdout)
 #        kernel.sh --cmdline [--pvm|--no-pvm]           print the recommended kernel command line
 #        kernel.sh --is-pvm                             exit 0 if this host's KVM is PVM
+#        kernel.sh --will-build                         exit 0 if a kernel would be built here
+#                                                       (install-deps.sh then installs the tools)
 #
 # Kernel, first match wins:
 #   1. $HCNODE_GUEST_KERNEL, if set (taken as is).
@@ -24,13 +26,14 @@ shared_kernel_dir="$repo/../shared/guest-kernel"
 
 die() { echo "kernel.sh: error: $*" >&2; exit 1; }
 
-pvh=0 stock=0 want_cmdline=0 want_is_pvm=0 pvm=${HCNODE_GUEST_PVM:-auto}
+pvh=0 stock=0 want_cmdline=0 want_is_pvm=0 want_will_build=0 pvm=${HCNODE_GUEST_PVM:-auto}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--pvh) pvh=1 ;;
 	--stock) stock=1 ;;
 	--cmdline) want_cmdline=1 ;;
 	--is-pvm) want_is_pvm=1 ;;
+	--will-build) want_will_build=1 ;;
 	--pvm) pvm=1 ;;
 	--no-pvm) pvm=0 ;;
 	-h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
@@ -54,6 +57,16 @@ fi
 # keyboard-controller reset so that `reboot -f` ends the VM.
 pvm_cmdline="console=ttyS0 panic=-1 noxsave clearcpuid=cx16,erms,fsrm,sse4_2,popcnt,rdrand,rdseed,fsgsbase,smap,invpcid,rdtscp,rdpid init_on_alloc=0 mitigations=off tsc=reliable no_timer_check cryptomgr.notests quiet acpi=off pci=conf1 reboot=k root=/dev/vda rw"
 std_cmdline="console=ttyS0 reboot=k panic=-1 root=/dev/vda rw acpi=off pci=conf1"
+
+# The same choice as below, answered without building: only HCNODE_GUEST_KERNEL or, on PVM
+# hosts, ../shared's kernel spare a build (--stock is never the default).
+if [ "$want_will_build" = 1 ]; then
+	[ -z "${HCNODE_GUEST_KERNEL:-}" ] || exit 1
+	if [ "$pvm" = 1 ] && [ -r "$shared_kernel_dir/bzImage" ] && [ -r "$shared_kernel_dir/vmlinux" ]; then
+		exit 1
+	fi
+	exit 0
+fi
 
 if [ "$want_cmdline" = 1 ]; then
 	if [ "$pvm" = 1 ]; then echo "$pvm_cmdline"; else echo "$std_cmdline"; fi

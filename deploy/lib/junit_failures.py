@@ -5,9 +5,13 @@ that say why (Catch2's failed assertions with their expansions, sanitizer and sc
 test.sh prints this right before its summary: the end of a CI log is what survives, and the
 full --output-on-failure text sits far above it.
 """
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from junit_counts import classify  # noqa: E402  (one notion of "failed" for both scripts)
 
 # A line that starts the story of one failure, and how many lines after it belong to it.
 START = re.compile(r"FAILED:|ERROR: AddressSanitizer|runtime error:|^\s*not ok|FAIL\b|"
@@ -39,7 +43,7 @@ def main(paths):
         except (OSError, ET.ParseError):
             continue
         for case in root.iter("testcase"):
-            if case.find("failure") is None and case.get("status") != "fail":
+            if classify(case) != "failed":
                 continue
             failed += 1
             out = case.find("system-out")
