@@ -9,7 +9,7 @@ set -euo pipefail
 # Grouped by purpose; every name is a bookworm package (see machine-notes.md).
 build=(g++ cmake ninja-build pkg-config make git)
 libs=(librados-dev librbd-dev libglusterfs-dev libboost-dev libspdlog-dev libfmt-dev catch2
-      nlohmann-json3-dev liburing-dev libseccomp-dev libcli11-dev)
+      nlohmann-json3-dev liburing-dev libseccomp-dev libcli11-dev zlib1g-dev libzstd-dev)
 cluster=(ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
          glusterfs-server glusterfs-common glusterfs-client)
 guests=(qemu-system-x86 qemu-utils qemu-block-extra busybox-static fio e2fsprogs cpio)

@@ -58,6 +58,13 @@ inline void copy_from_iov(std::span<const iovec> in, uint64_t pos, uint8_t* dst,
   });
 }
 
+inline void copy_to_iov(std::span<const iovec> out, uint64_t pos, const uint8_t* src, uint64_t len) {
+  for_each_piece(out, pos, len, [&src](uint8_t* p, uint64_t n) {
+    std::memcpy(p, src, n);
+    src += n;
+  });
+}
+
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;

@@ -77,6 +77,7 @@ Result<std::shared_ptr<Qcow2Backend>> Qcow2Backend::open(std::shared_ptr<Backend
   state->cluster_bits = h.cluster_bits;
   state->cluster_size = h.cluster_size();
   state->file = file;
+  state->file_size = file->info().size;
   state->backing = backing;
   state->backing_size = backing ? backing->info().size : 0;
   state->read_only = !rw;

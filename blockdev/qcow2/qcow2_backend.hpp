@@ -24,8 +24,18 @@
 //
 // Refused at open, with the reason (qcow2_format.hpp lists header-level refusals): read-write
 // opens of images with internal snapshots, with the dirty bit (lazy refcounts), with a refcount
-// width other than 16 bits; qcow2 on RBD read-write (an RBD image does not grow). Compressed
-// clusters fail their reads and writes with EOPNOTSUPP.
+// width other than 16 bits; qcow2 on RBD read-write (an RBD image does not grow).
+//
+// Compressed clusters (deflate or zstd, qcow2_compress.hpp) are read: the descriptor's byte
+// range is read (an aligned superset, clamped to the file's end), decompressed into a cluster
+// and the queue keeps the last decompressed cluster (sequential reads decompress each cluster
+// once). A bad descriptor or corrupt data fails that read with EIO; it does not mark the image
+// corrupt. hcnode never writes compressed data: a write to a compressed cluster allocates a
+// normal cluster and writes it whole (the decompressed cluster merged with the guest's bytes),
+// and only then the L2 entry points at it, as for any copy-on-write. Discard and write-zeroes
+// of a compressed cluster set the zero flag (no host offset: the compressed bytes may share
+// their sectors with other clusters, so nothing is punched). The compressed cluster's host
+// clusters keep their refcounts (leaked, as everything this layer stops using).
 //
 // One queue at a time (BackendInfo::max_queues = 1): the metadata is owned by the queue's
 // worker thread while the queue exists, without locks. A second open_queue fails with EBUSY.

@@ -6,8 +6,8 @@
 //           anything that can lose or corrupt data.
 //   leaks:  clusters with a refcount but no reference (space wasted, data safe; what an
 //           interrupted allocation leaves, qcow2_backend.hpp).
-// Images with internal snapshots or compressed clusters are refused (EOPNOTSUPP): their
-// references are not walked here.
+// Images with internal snapshots are refused (EOPNOTSUPP): their references are not walked
+// here. Compressed clusters count one reference on each host cluster their byte range touches.
 #pragma once
 
 #include <cstdint>

@@ -119,12 +119,22 @@ Result<Header> parse_header(std::span<const uint8_t> bytes) {
   if (h.incompatible_features & kIncompatExtendedL2) {
     return fail(refuse("images with extended L2 entries (subclusters) are not supported"));
   }
+  // Spec, header byte 104 "compression_type": 0 = deflate (zlib), 1 = zstd. With the
+  // "compression type" incompatible bit set the field must be present and non-zero; without
+  // it the field must be absent or zero (as QEMU, images breaking either rule are refused).
+  if (h.header_length >= 105 && bytes.size() >= 105) h.compression_type = b[104];
   if (h.incompatible_features & kIncompatCompression) {
     if (h.header_length < 105 || bytes.size() < 105) return fail(refuse("compression type missing"));
-    h.compression_type = b[104];
-    if (h.compression_type != 0) {
-      return fail(refuse(fmt::format("compression type {} is not supported", h.compression_type)));
+    if (h.compression_type == 0) {
+      return fail(refuse("compression type bit set with compression type 0 (zlib)"));
     }
+    if (h.compression_type != 1) {
+      return fail(refuse(fmt::format("compression type {} is not supported (0 zlib, 1 zstd)",
+                                     h.compression_type)));
+    }
+  } else if (h.compression_type != 0) {
+    return fail(refuse(fmt::format("compression type {} without the compression type bit",
+                                   h.compression_type)));
   }
   if (h.refcount_order > 6) return fail(refuse(fmt::format("refcount_order {}", h.refcount_order)));
   if (h.size > kMaxVirtualSize) {

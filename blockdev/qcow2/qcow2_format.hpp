@@ -69,7 +69,7 @@ struct Header {
   uint64_t autoclear_features = 0;
   uint32_t refcount_order = 4;  // refcount width = 1 << order bits (4: 16-bit)
   uint32_t header_length = kHeaderV3Length;
-  uint8_t compression_type = 0;
+  uint8_t compression_type = 0;  // 0 deflate, 1 zstd (qcow2_compress.hpp)
 
   // From the header extensions and the backing file name field.
   std::string backing_file;    // as stored: a URI, an absolute path or relative to the image
@@ -88,7 +88,8 @@ struct Header {
 // beyond `bytes` the error says how many bytes are needed: EAGAIN + needed_bytes()).
 // Refused with a reason (EINVAL unless noted): bad magic, version 2 (EPROTONOSUPPORT, hcnode
 // writes v3 only: convert with qemu-img amend -o compat=1.1), cluster bits out of range,
-// encryption, external data file, extended L2, compression type other than zlib, unknown
+// encryption, external data file, extended L2, compression types other than zlib (0) and zstd
+// (1) or a type that disagrees with the compression type bit, unknown
 // incompatible bits, the corrupt bit, tables not cluster-aligned or overlapping the header,
 // an L1 table too small for the virtual size, sizes that overflow.
 // The dirty bit (lazy refcounts) is parsed, not refused: the caller decides (read-only is fine;

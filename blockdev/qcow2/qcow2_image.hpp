@@ -62,6 +62,7 @@ struct ImageState {
   uint32_t cluster_bits = 16;
   uint64_t cluster_size = 0;
   std::shared_ptr<Backend> file;
+  uint64_t file_size = 0;  // at open: compressed data lies below it (hcnode never writes any)
   std::shared_ptr<Backend> backing;  // null: unallocated clusters read as zeroes
   uint64_t backing_size = 0;
   bool read_only = true;

@@ -12,6 +12,7 @@
 #include "base/fd.hpp"
 #include "blockdev/backend_support.hpp"
 #include "blockdev/qcow2/iov_util.hpp"
+#include "blockdev/qcow2/qcow2_compress.hpp"
 #include "blockdev/qcow2/qcow2_image.hpp"
 #include "blockdev/qcow2/task.hpp"
 
@@ -59,9 +60,10 @@ class Qcow2Queue final : public BackendQueue {
  public:
   Qcow2Queue(std::shared_ptr<ImageState> s, const BackendInfo& info, size_t depth, Fd epoll,
              EventFd own, std::unique_ptr<BackendQueue> file_q,
-             std::unique_ptr<BackendQueue> backing_q)
+             std::unique_ptr<BackendQueue> backing_q, Decompressor decompressor)
       : s_(std::move(s)), info_(info), depth_(depth), epoll_(std::move(epoll)),
-        own_(std::move(own)), fq_(std::move(file_q)), bq_(std::move(backing_q)), log_(s_->name) {
+        own_(std::move(own)), fq_(std::move(file_q)), bq_(std::move(backing_q)), log_(s_->name),
+        decompressor_(std::move(decompressor)) {
     s_->queue_open = true;
   }
   ~Qcow2Queue() override;
@@ -85,8 +87,9 @@ class Qcow2Queue final : public BackendQueue {
   Task<int> read(uint64_t offset, uint64_t length, std::span<const iovec> iov);
   Task<int> write(uint64_t offset, uint64_t length, std::span<const iovec> iov);
   Task<int> write_cluster(uint64_t g, uint64_t length, std::span<const iovec> iov, uint64_t pos);
+  Task<int> load_compressed(uint64_t entry);
   Task<int> zero_range(uint64_t offset, uint64_t length, bool discard, bool may_unmap);
-  Task<int> zero_cluster(uint64_t g, bool discard, bool may_unmap);
+  Task<int> zero_cluster(uint64_t g, bool may_unmap);
   Task<Mapping> lookup(uint64_t g);
   Task<Mapping> lookup_for_write(uint64_t g);
   Task<int> load_l2(uint64_t offset);
@@ -135,6 +138,13 @@ class Qcow2Queue final : public BackendQueue {
   bool writeback_wanted_ = false;
   bool writeback_running_ = false;
   bool writeback_failed_ = false;  // the last round failed
+
+  // Compressed clusters: the decoder and the last decompressed cluster (keyed by its L2
+  // entry: the compressed bytes of a counted cluster never change while the image is open).
+  Decompressor decompressor_;
+  AlignedBuffer unpacked_;
+  uint64_t unpacked_entry_ = 0;
+  bool unpacked_valid_ = false;
 };
 
 bool InnerIo::await_suspend(std::coroutine_handle<> h) {
@@ -157,6 +167,8 @@ Result<std::unique_ptr<BackendQueue>> open(std::shared_ptr<ImageState> s, const 
   auto file_q = HCN_TRY(s->file->open_queue(depth + 8));
   std::unique_ptr<BackendQueue> backing_q;
   if (s->backing) backing_q = HCN_TRY(s->backing->open_queue(depth));
+  auto decompressor =
+      HCN_TRY(with_context(Decompressor::create(s->header.compression_type), s->name));
   auto own = HCN_TRY(EventFd::create(EFD_NONBLOCK));
   Fd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep) return fail(from_errno("epoll_create1"));
@@ -169,7 +181,8 @@ Result<std::unique_ptr<BackendQueue>> open(std::shared_ptr<ImageState> s, const 
   }
   return std::unique_ptr<BackendQueue>(new Qcow2Queue(std::move(s), info, depth, std::move(ep),
                                                       std::move(own), std::move(file_q),
-                                                      std::move(backing_q)));
+                                                      std::move(backing_q),
+                                                      std::move(decompressor)));
 }
 
 Qcow2Queue::~Qcow2Queue() {
@@ -558,6 +571,39 @@ Task<Mapping> Qcow2Queue::lookup_for_write(uint64_t g) {
   }
 }
 
+// --- compressed clusters (qcow2_compress.hpp) ----------------------------------------------
+
+// Makes unpacked_ hold the cluster the compressed descriptor `entry` points at. 0, or -EIO for
+// a descriptor outside the file or data that does not decompress to a full cluster (that
+// request fails; the image is not marked corrupt: reads of other clusters go on). Memory is
+// bounded: the descriptor covers at most two clusters (its size field has cluster_bits - 8
+// bits), the output is one cluster.
+Task<int> Qcow2Queue::load_compressed(uint64_t entry) {
+  if (unpacked_valid_ && unpacked_entry_ == entry) co_return 0;
+  const uint64_t c = s_->cluster_size;
+  const CompressedExtent e = compressed_extent(entry, s_->cluster_bits);
+  // The header cluster never holds data; a range starting past the end of the file is bogus.
+  if (!e.valid || e.offset < c || e.offset >= s_->file_size) co_return -EIO;
+  // Read the whole sectors (the descriptor's range ends on a sector boundary; O_DIRECT files
+  // need aligned I/O), clamped to the file: a short range is then a decompression error.
+  const uint64_t start = e.offset & ~uint64_t{511};
+  const uint64_t end = std::min(e.offset + e.length, s_->file_size);
+  AlignedBuffer packed(end - start);
+  iovec v{packed.data(), end - start};
+  if (int r = co_await inner(fq_.get(), IoKind::kRead, start, end - start, {&v, 1}); r < 0) {
+    co_return r;
+  }
+  // No suspension from here until the caller has copied the bytes out (see read()).
+  if (unpacked_.size() < c) unpacked_ = AlignedBuffer(c);
+  unpacked_valid_ = false;
+  const int r = decompressor_.decompress({packed.data() + (e.offset - start), end - e.offset},
+                                         {unpacked_.data(), c});
+  if (r < 0) co_return r;
+  unpacked_entry_ = entry;
+  unpacked_valid_ = true;
+  co_return 0;
+}
+
 // --- reads ----------------------------------------------------------------------------------
 
 Task<int> Qcow2Queue::read(uint64_t offset, uint64_t length, std::span<const iovec> iov) {
@@ -570,8 +616,10 @@ Task<int> Qcow2Queue::read(uint64_t offset, uint64_t length, std::span<const iov
     Mapping m = co_await lookup(g);
     if (m.error < 0) co_return m.error;
     const uint64_t host = m.entry & kOffsetMask;
-    if (m.entry & kL2Compressed) co_return -EOPNOTSUPP;
-    if (m.entry & kL2ZeroFlag) {
+    if (m.entry & kL2Compressed) {
+      if (int r = co_await load_compressed(m.entry); r < 0) co_return r;
+      copy_to_iov(iov, pos, unpacked_.data() + in, n);
+    } else if (m.entry & kL2ZeroFlag) {
       zero_iov(iov, pos, n);
     } else if (host != 0) {
       slice_iov(iov, pos, n, part);
@@ -615,8 +663,8 @@ Task<int> Qcow2Queue::write_cluster(uint64_t g, uint64_t length, std::span<const
   for (;;) {
     Mapping m = co_await lookup(g);
     if (m.error < 0) co_return m.error;
-    if (m.entry & kL2Compressed) co_return -EOPNOTSUPP;  // compressed clusters: no writes
-    const uint64_t host = m.entry & kOffsetMask;
+    // A compressed cluster is never written in place: it is copied to a new cluster below.
+    const uint64_t host = (m.entry & kL2Compressed) ? 0 : m.entry & kOffsetMask;
     if (host != 0 && !(m.entry & kL2ZeroFlag)) {
       if (!(m.entry & kEntryCopied)) co_return corrupt("shared cluster without the COPIED flag");
       slice_iov(iov, pos, length, part);
@@ -632,7 +680,9 @@ Task<int> Qcow2Queue::write_cluster(uint64_t g, uint64_t length, std::span<const
   int r = 0;
   Mapping m = co_await lookup_for_write(g);  // pins the table
   L2Table* table = m.table;
-  uint64_t host = m.entry & kOffsetMask;  // a preallocated zero cluster is reused
+  const bool compressed = (m.entry & kL2Compressed) != 0;
+  // A preallocated zero cluster is reused; a compressed one's bytes stay where they are.
+  uint64_t host = compressed ? 0 : m.entry & kOffsetMask;
   if (m.error < 0) {
     r = m.error;
   } else if (host == 0) {
@@ -642,7 +692,8 @@ Task<int> Qcow2Queue::write_cluster(uint64_t g, uint64_t length, std::span<const
   }
   if (r == 0) {
     // Copy-on-write: the cluster is written whole, from the guest's data and, around it, the
-    // backing image's bytes (or zeroes for a zero cluster / past the backing's end).
+    // compressed cluster's bytes, or the backing image's (or zeroes for a zero cluster / past
+    // the backing's end).
     if (length == c) {
       slice_iov(iov, pos, length, part);
       r = co_await inner(fq_.get(), IoKind::kWrite, host, c, part);
@@ -650,7 +701,10 @@ Task<int> Qcow2Queue::write_cluster(uint64_t g, uint64_t length, std::span<const
       AlignedBuffer buf(c);
       std::memset(buf.data(), 0, c);
       const uint64_t base = g - in;
-      if (!(m.entry & kL2ZeroFlag) && bq_ && base < s_->backing_size) {
+      if (compressed) {
+        r = co_await load_compressed(m.entry);
+        if (r == 0) std::memcpy(buf.data(), unpacked_.data(), c);
+      } else if (!(m.entry & kL2ZeroFlag) && bq_ && base < s_->backing_size) {
         const uint64_t n = std::min(c, s_->backing_size - base);
         iovec v{buf.data(), n};
         r = co_await inner(bq_.get(), IoKind::kRead, base, n, {&v, 1});
@@ -687,7 +741,7 @@ Task<int> Qcow2Queue::zero_range(uint64_t offset, uint64_t length, bool discard,
     const uint64_t n = std::min(c - (g & (c - 1)), length - pos);
     int r = 0;
     if (n == c) {
-      r = co_await zero_cluster(g, discard, may_unmap);
+      r = co_await zero_cluster(g, may_unmap);
     } else if (!discard) {
       // A partial cluster of write-zeroes is an ordinary write of zeroes.
       if (zeroes.size() < c) {
@@ -703,7 +757,7 @@ Task<int> Qcow2Queue::zero_range(uint64_t offset, uint64_t length, bool discard,
   co_return 0;
 }
 
-Task<int> Qcow2Queue::zero_cluster(uint64_t g, bool discard, bool may_unmap) {
+Task<int> Qcow2Queue::zero_cluster(uint64_t g, bool may_unmap) {
   const uint64_t guest_cluster = g >> s_->cluster_bits;
   for (;;) {
     if (auto it = allocating_.find(guest_cluster); it != allocating_.end()) {
@@ -713,7 +767,13 @@ Task<int> Qcow2Queue::zero_cluster(uint64_t g, bool discard, bool may_unmap) {
     Mapping m = co_await lookup(g);
     if (m.error < 0) co_return m.error;
     if (allocating_.count(guest_cluster)) continue;  // someone started while we looked
-    if (m.entry & kL2Compressed) co_return discard ? 0 : -EOPNOTSUPP;
+    if (m.entry & kL2Compressed) {
+      // Reads as zeroes from now on, with no host cluster (a clone's backing stays hidden).
+      // Nothing is punched: the compressed bytes may share sectors with other clusters.
+      m.table->entries[m.index] = kL2ZeroFlag;
+      m.table->dirty.gen = s_->next_gen();
+      co_return 0;
+    }
     const uint64_t host = m.entry & kOffsetMask;
     if (m.entry & kL2ZeroFlag) co_return 0;  // reads as zeroes already
     if (host == 0) {
