@@ -7,7 +7,12 @@ formats. The formats are documented at the top of each target's .cpp file; this 
 them. Re-run it after changing a format:  python3 tests/fuzz/make_seeds.py
 """
 import os
+import random
+import shutil
 import struct
+import subprocess
+import tempfile
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -189,7 +194,43 @@ def elf_seeds():
                             code, 0x180000))
 
 
+# --- qcow2_image_fuzz: compressed clusters (mode byte + image, or 0x10 + decoder input) ------
+def qcow2_compressed_seeds():
+    """Small images `qemu-img convert -c` writes (deflate and zstd, 512 B and 4 KiB clusters),
+    and raw payloads for the decoder mode. Needs qemu-img and zstd (Debian: qemu-utils, zstd);
+    without them the other seeds are still written."""
+    t = "qcow2_image_fuzz"
+    rnd = random.Random(5)
+    # 48 KiB compressible (3 random bits in every 4th byte) + 16 KiB of zeroes.
+    raw = bytes(((i // 512 * 7) + (rnd.getrandbits(3) if i % 4 == 0 else 0)) & 255
+                for i in range(48 * 1024)) + bytes(16 * 1024)
+    # Decoder mode: byte 1 bit 0 = type, bits 1-3 = cluster bits - 9.
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -12)
+    write(t, "z-deflate-512", bytes([0x10, 0]) + deflate.compress(raw[:512]) + deflate.flush())
+    if not (shutil.which("qemu-img") and shutil.which("zstd")):
+        print("make_seeds.py: qemu-img or zstd missing: no compressed qcow2 seeds")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "small.raw")
+        with open(src, "wb") as f:
+            f.write(raw)
+        frame = subprocess.run(["zstd", "-q", "-c", "-"], input=raw[:4096], check=True,
+                               capture_output=True).stdout
+        write(t, "z-zstd-4096", bytes([0x10, 1 | (3 << 1)]) + frame)
+        for ctype in ("zlib", "zstd"):
+            for cs in (512, 4096):
+                img = os.path.join(tmp, f"{ctype}-{cs}.qcow2")
+                subprocess.run(["qemu-img", "convert", "-c", "-O", "qcow2", "-o",
+                                f"compression_type={ctype},cluster_size={cs}", src, img],
+                               check=True)
+                with open(img, "rb") as f:
+                    data = f.read()
+                for mode in ((0, 1) if cs == 512 else (0,)):
+                    write(t, f"compressed-{ctype}-{cs}-mode{mode}", bytes([mode]) + data)
+
+
 if __name__ == "__main__":
     queue_seeds()
     blk_seeds()
     elf_seeds()
+    qcow2_compressed_seeds()

@@ -2,27 +2,61 @@
 // VM disk — header, extensions, L1/L2 tables, refcount table and blocks, all hostile.
 //
 // Input: byte 0 selects what to exercise (bit 0: open read-write and write, bit 1: a backing
-// image of zeroes behind it, bits 2-3: small L2 cache), the rest IS the image file. The image
+// image of zeroes behind it, bits 2-3: small L2 cache, bit 4: decoder mode, below), the rest
+// IS the image file. The image
 // is parsed (parse_header must refuse or return a header whose tables lie where it says), then
 // opened through the real format layer over an in-memory file (tests/fakes/memory_file.hpp);
 // every cluster of the virtual disk is read, a few writes land in read-write mode, the queue is
 // closed (metadata writeback), and check_image walks whatever remains. Any crash, leak,
 // sanitizer report or hang is a finding; refused images and failed requests are fine.
+// Compressed clusters (deflate and zstd, qcow2_compress.hpp) are reached through images whose
+// L2 entries have bit 62 set: the seeds are small `qemu-img convert -c` images of both types,
+// so mutations hit the descriptor's offset and sector-count bits and the compressed payload.
+//
+// Decoder mode (bit 4 set): byte 1 picks the compression type (bit 0) and the cluster size
+// (512 << (bits 1-3 mod 13)), the rest is a compressed payload given straight to the
+// Decompressor. The output buffer is exactly one cluster (ASan catches a byte more); the
+// result must be 0 or -EIO, and a successful decode must be reproducible.
 #include <algorithm>
 #include <cstdint>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "blockdev/qcow2/qcow2_backend.hpp"
 #include "blockdev/qcow2/qcow2_check.hpp"
+#include "blockdev/qcow2/qcow2_compress.hpp"
 #include "blockdev/qcow2/qcow2_format.hpp"
 #include "blockdev/sync_disk.hpp"
 #include "tests/fakes/memory_file.hpp"
 
 using namespace hcnode;
 using namespace hcnode::blockdev;
+
+namespace {
+
+void fuzz_decoder(const uint8_t* data, size_t size) {
+  if (size < 2) return;
+  const uint8_t type = data[1] & 1;
+  const uint32_t bits = 9 + ((data[1] >> 1) & 7) % 13;  // 9..21: every cluster size
+  auto d = qcow2::Decompressor::create(type);
+  if (!d) abort();
+  std::vector<uint8_t> out(size_t{1} << bits);
+  const std::span<const uint8_t> in(data + 2, size - 2);
+  const int r = d->decompress(in, out);
+  if (r != 0 && r != -EIO) abort();
+  if (r == 0) {
+    // The decoder keeps no state from one cluster to the next.
+    std::vector<uint8_t> again(out.size());
+    if (d->decompress(in, again) != 0 || again != out) abort();
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static bool quiet = [] {
@@ -32,6 +66,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)quiet;
   if (size < 1 || size > (1 << 20)) return 0;
   const uint8_t mode = data[0];
+  if (mode & 0x10) {
+    fuzz_decoder(data, size);
+    return 0;
+  }
   std::vector<uint8_t> image(data + 1, data + size);
 
   auto header = qcow2::parse_header(image);
