@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/endian.hpp"
 #include "base/result.hpp"
 
 namespace hcnode::blockdev::qcow2 {
@@ -109,13 +110,14 @@ struct NewImage {
 // file and the image is complete. EINVAL for sizes or names the format cannot hold.
 Result<std::vector<uint8_t>> format_new_image(const NewImage& spec);
 
-// Big-endian helpers (used by the table code and the tests).
-uint64_t load_be64(const uint8_t* p);
-uint32_t load_be32(const uint8_t* p);
-uint16_t load_be16(const uint8_t* p);
-void store_be64(uint8_t* p, uint64_t v);
-void store_be32(uint8_t* p, uint32_t v);
-void store_be16(uint8_t* p, uint16_t v);
+// qcow2's numbers are big-endian: base/endian.hpp's helpers, named here for the table code,
+// hcctl and the tests.
+using hcnode::load_be16;
+using hcnode::load_be32;
+using hcnode::load_be64;
+using hcnode::store_be16;
+using hcnode::store_be32;
+using hcnode::store_be64;
 
 // L1 entries needed to map `virtual_size` bytes with clusters of 1 << cluster_bits.
 uint64_t l1_entries_for(uint64_t virtual_size, uint32_t cluster_bits);

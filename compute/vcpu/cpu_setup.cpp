@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include <cstring>
+#include "base/endian.hpp"
 
 namespace hcnode::compute {
 namespace {
@@ -137,11 +137,10 @@ kvm_fpu boot_fpu() {
 void configure_lapic_lints(kvm_lapic_state& lapic) {
   // LVT registers (Intel SDM vol. 3A 10.5.1): LINT0 at 0x350, LINT1 at 0x360; delivery mode in
   // bits 10:8 (ExtINT = 7, NMI = 4).
+  // kvm_lapic_state.regs is the APIC register page as the guest sees it (little-endian).
   auto set_delivery = [&](size_t offset, uint32_t mode) {
-    uint32_t value;
-    std::memcpy(&value, lapic.regs + offset, sizeof value);
-    value = (value & ~0x700u) | (mode << 8);
-    std::memcpy(lapic.regs + offset, &value, sizeof value);
+    const uint32_t value = load_le32(lapic.regs + offset);
+    store_le32(lapic.regs + offset, (value & ~0x700u) | (mode << 8));
   };
   set_delivery(0x350, 7);
   set_delivery(0x360, 4);

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/endian.hpp"
 #include "compute/devices/pci/registers.hpp"
 #include "compute/virtio/constants.hpp"
 
@@ -50,21 +51,6 @@ pci::PciIds ids_for(const VirtioDevice& device) {
   };
 }
 
-uint64_t load_le(std::span<const uint8_t> data) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < data.size() && i < 8; ++i) {
-    v |= static_cast<uint64_t>(data[i]) << (8 * i);
-  }
-  return v;
-}
-
-template <size_t N>
-void put_le(std::array<uint8_t, N>& image, size_t offset, uint64_t value, size_t width) {
-  for (size_t i = 0; i < width && offset + i < N; ++i) {
-    image[offset + i] = static_cast<uint8_t>(value >> (8 * i));
-  }
-}
-
 // struct virtio_pci_cap (4.1.4): vndr, next, len, cfg_type, bar, id, padding[2], offset, length.
 std::vector<uint8_t> virtio_cap(uint8_t cfg_type, uint32_t offset, uint32_t length,
                                 size_t extra_bytes) {
@@ -73,10 +59,8 @@ std::vector<uint8_t> virtio_cap(uint8_t cfg_type, uint32_t offset, uint32_t leng
   cap[2] = static_cast<uint8_t>(cap.size());
   cap[3] = cfg_type;
   cap[4] = 0;  // BAR0
-  for (int i = 0; i < 4; ++i) {
-    cap[8 + i] = static_cast<uint8_t>(offset >> (8 * i));
-    cap[12 + i] = static_cast<uint8_t>(length >> (8 * i));
-  }
+  store_le32(cap.data() + 8, offset);
+  store_le32(cap.data() + 12, length);
   return cap;
 }
 
@@ -213,9 +197,7 @@ Status VirtioPciTransport::build_config_space() {
                                             kPciCommonCfgLength, 0)));
   auto notify = virtio_cap(kPciCapNotifyCfg, kPciNotifyOffset,
                            static_cast<uint32_t>(num_queues_) * kPciNotifyOffMultiplier, 4);
-  for (int i = 0; i < 4; ++i) {
-    notify[16 + i] = static_cast<uint8_t>(kPciNotifyOffMultiplier >> (8 * i));
-  }
+  store_le32(notify.data() + 16, kPciNotifyOffMultiplier);  // notify_off_multiplier (4.1.4.4)
   HCN_TRY(config_.add_capability(notify));
   HCN_TRY(config_.add_capability(virtio_cap(kPciCapIsrCfg, kPciIsrOffset, 1, 0)));
   if (device_->config_size() > 0) {
@@ -416,29 +398,35 @@ bool VirtioPciTransport::queue_writable_locked() const {
 void VirtioPciTransport::read_common_locked(uint64_t offset, std::span<uint8_t> data) const {
   using namespace common_cfg;
   std::array<uint8_t, kPciCommonCfgLength> image{};
+  // Every field lies inside the structure (the offsets are 4.1.4.3's layout; queue_notify_data
+  // is the last field written here).
+  static_assert(kQueueNotifyData + 2 <= kPciCommonCfgLength);
+  auto put_le = [&image](size_t at, uint64_t value, size_t width) {
+    store_le(std::span(image).subspan(at, width), value);
+  };
   const uint64_t offered = offered_features();
-  put_le(image, kDeviceFeatureSelect, device_feature_select_, 4);
-  put_le(image, kDeviceFeature,
+  put_le(kDeviceFeatureSelect, device_feature_select_, 4);
+  put_le(kDeviceFeature,
          device_feature_select_ < 2 ? offered >> (32 * device_feature_select_) : 0, 4);
-  put_le(image, kDriverFeatureSelect, driver_feature_select_, 4);
-  put_le(image, kDriverFeature,
+  put_le(kDriverFeatureSelect, driver_feature_select_, 4);
+  put_le(kDriverFeature,
          driver_feature_select_ < 2 ? driver_features_ >> (32 * driver_feature_select_) : 0, 4);
-  put_le(image, kConfigMsixVector, signals_->config_vector.load(std::memory_order_relaxed), 2);
-  put_le(image, kNumQueues, num_queues_, 2);
-  put_le(image, kDeviceStatus, signals_->status.load(std::memory_order_relaxed), 1);
-  put_le(image, kConfigGeneration, signals_->config_generation.load(std::memory_order_relaxed),
+  put_le(kConfigMsixVector, signals_->config_vector.load(std::memory_order_relaxed), 2);
+  put_le(kNumQueues, num_queues_, 2);
+  put_le(kDeviceStatus, signals_->status.load(std::memory_order_relaxed), 1);
+  put_le(kConfigGeneration, signals_->config_generation.load(std::memory_order_relaxed),
          1);
-  put_le(image, kQueueSelect, queue_select_, 2);
+  put_le(kQueueSelect, queue_select_, 2);
   if (const QueueRegs* q = selected_queue_locked()) {
-    put_le(image, kQueueSize, q->config.size, 2);
-    put_le(image, kQueueMsixVector,
+    put_le(kQueueSize, q->config.size, 2);
+    put_le(kQueueMsixVector,
            signals_->queue_vectors[queue_select_].load(std::memory_order_relaxed), 2);
-    put_le(image, kQueueEnable, q->config.ready ? 1 : 0, 2);
-    put_le(image, kQueueNotifyOff, queue_select_, 2);  // times the multiplier 4 = byte offset
-    put_le(image, kQueueDesc, q->config.desc_table, 8);
-    put_le(image, kQueueDriver, q->config.avail_ring, 8);
-    put_le(image, kQueueDevice, q->config.used_ring, 8);
-    put_le(image, kQueueNotifyData, queue_select_, 2);
+    put_le(kQueueEnable, q->config.ready ? 1 : 0, 2);
+    put_le(kQueueNotifyOff, queue_select_, 2);  // times the multiplier 4 = byte offset
+    put_le(kQueueDesc, q->config.desc_table, 8);
+    put_le(kQueueDriver, q->config.avail_ring, 8);
+    put_le(kQueueDevice, q->config.used_ring, 8);
+    put_le(kQueueNotifyData, queue_select_, 2);
   }
   // queue_size reads 0 for a queue that does not exist (4.1.4.3.1); queue_reset stays 0: the
   // RING_RESET feature is not offered.

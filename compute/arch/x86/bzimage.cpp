@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/endian.hpp"
 #include "compute/arch/x86/boot_layout.hpp"
 #include "compute/arch/x86/hex.hpp"
 
@@ -18,14 +19,6 @@ std::unexpected<Error> bad_bzimage(const std::string& what) {
 // The header through handover_offset is what protocol 2.12 defines; every field we use lies
 // inside it.
 constexpr uint64_t kMinHeaderLen = offsetof(setup_header, handover_offset) + 4;
-
-template <typename T>
-T read_le(std::span<const uint8_t> file, uint64_t off) {
-  T value;
-  // SAFETY: host bytes of the kernel file; the caller checked [off, off + sizeof(T)).
-  std::memcpy(&value, file.data() + off, sizeof(T));
-  return value;
-}
 
 uint32_t low32(uint64_t v) { return static_cast<uint32_t>(v); }
 uint32_t high32(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
@@ -41,10 +34,11 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
     return bad_bzimage("the file is " + std::to_string(size) +
                        " bytes, too short for the setup header at 0x1f1");
   }
-  if (read_le<uint16_t>(file, 0x1fe) != kBootFlag) {
+  // Both fields lie below 0x206, checked above; boot.rst's header fields are little-endian.
+  if (load_le16(file.data() + 0x1fe) != kBootFlag) {
     return bad_bzimage("no boot flag 0xAA55 at offset 0x1fe");
   }
-  if (read_le<uint32_t>(file, 0x202) != kHdrSMagic) {
+  if (load_le32(file.data() + 0x202) != kHdrSMagic) {
     return bad_bzimage("no \"HdrS\" signature at offset 0x202 (a pre-2.00 kernel?)");
   }
   // The header ends at 0x202 + the byte at 0x201 (the short jump's displacement, boot.rst).

@@ -1,44 +1,43 @@
 #include "compute/devices/pci/config_space.hpp"
 
+#include <algorithm>
 #include <bit>
+
+#include "base/endian.hpp"
 
 namespace hcnode::compute::pci {
 
 namespace {
 
-void put16(std::array<uint8_t, kConfigSpaceSize>& a, uint16_t off, uint16_t v) {
-  a[off] = static_cast<uint8_t>(v);
-  a[off + 1] = static_cast<uint8_t>(v >> 8);
-}
-
-void put32(std::array<uint8_t, kConfigSpaceSize>& a, uint16_t off, uint32_t v) {
-  for (int i = 0; i < 4; ++i) {
-    a[off + i] = static_cast<uint8_t>(v >> (8 * i));
-  }
+// The bytes [offset, offset + len) that lie inside configuration space (fewer, or none, at
+// its end: the missing bytes read as 0).
+std::span<const uint8_t> inside(const std::array<uint8_t, kConfigSpaceSize>& a, uint16_t offset, size_t len) {
+  const size_t start = std::min<size_t>(offset, a.size());
+  return std::span(a).subspan(start, std::min(len, a.size() - start));
 }
 
 uint16_t bar_register(uint8_t index) { return static_cast<uint16_t>(kRegBar0 + 4 * index); }
 
 }  // namespace
 
+// Registers are little-endian (PCI Local Bus 3.0 6.1); each offset below is a fixed register
+// of the type 0 header (or a BAR in it), inside the array.
 PciConfigSpace::PciConfigSpace(const PciIds& ids) {
-  put16(bytes_, kRegVendorId, ids.vendor_id);
-  put16(bytes_, kRegDeviceId, ids.device_id);
+  store_le16(bytes_.data() + kRegVendorId, ids.vendor_id);
+  store_le16(bytes_.data() + kRegDeviceId, ids.device_id);
   bytes_[kRegRevisionId] = ids.revision;
-  bytes_[kRegClassCode] = static_cast<uint8_t>(ids.class_code);
-  bytes_[kRegClassCode + 1] = static_cast<uint8_t>(ids.class_code >> 8);
-  bytes_[kRegClassCode + 2] = static_cast<uint8_t>(ids.class_code >> 16);
+  store_le(std::span(bytes_).subspan(kRegClassCode, 3), ids.class_code);  // 24 bits
   bytes_[kRegHeaderType] = 0x00;  // type 0, single function (bit 7 clear)
-  put16(bytes_, kRegSubsystemVendorId, ids.subsystem_vendor_id);
-  put16(bytes_, kRegSubsystemId, ids.subsystem_id);
+  store_le16(bytes_.data() + kRegSubsystemVendorId, ids.subsystem_vendor_id);
+  store_le16(bytes_.data() + kRegSubsystemId, ids.subsystem_id);
   bytes_[kRegInterruptPin] = 0;  // no INTx: devices interrupt through MSI-X only
 
   // Guest-writable bits. I/O space enable stays 0: no function here has an I/O BAR (6.2.2
   // allows hard-wiring bits of resources the function does not have).
-  put16(writable_, kRegCommand,
-        kCommandMemorySpace | kCommandBusMaster | kCommandParityError | kCommandSerr |
-            kCommandInterruptDisable);
-  put16(w1c_, kRegStatus, kStatusW1cMask);
+  store_le16(writable_.data() + kRegCommand,
+             kCommandMemorySpace | kCommandBusMaster | kCommandParityError | kCommandSerr |
+                 kCommandInterruptDisable);
+  store_le16(w1c_.data() + kRegStatus, kStatusW1cMask);
   writable_[kRegCacheLineSize] = 0xFF;
   writable_[kRegInterruptLine] = 0xFF;  // scratch register for the OS (6.2.4)
 }
@@ -68,11 +67,11 @@ Status PciConfigSpace::add_bar(const BarDescription& bar) {
   const uint32_t flags = (is64 ? kBarMemType64 : 0u) | (bar.prefetchable ? kBarPrefetchable : 0u);
   const uint64_t address_mask = ~(bar.size - 1);
   const uint16_t reg = bar_register(bar.index);
-  put32(bytes_, reg, flags);
-  put32(writable_, reg, static_cast<uint32_t>(address_mask) & ~kBarMemFlagsMask);
+  store_le32(bytes_.data() + reg, flags);
+  store_le32(writable_.data() + reg, static_cast<uint32_t>(address_mask) & ~kBarMemFlagsMask);
   if (is64) {
-    put32(bytes_, reg + 4, 0);
-    put32(writable_, reg + 4, static_cast<uint32_t>(address_mask >> 32));
+    store_le32(bytes_.data() + reg + 4, 0);
+    store_le32(writable_.data() + reg + 4, static_cast<uint32_t>(address_mask >> 32));
   }
   return {};
 }
@@ -148,12 +147,11 @@ uint8_t PciConfigSpace::read_byte(uint16_t offset) const {
 }
 
 uint16_t PciConfigSpace::read_word(uint16_t offset) const {
-  return static_cast<uint16_t>(read_byte(offset) | (read_byte(offset + 1) << 8));
+  return static_cast<uint16_t>(load_le(inside(bytes_, offset, 2)));
 }
 
 uint32_t PciConfigSpace::read_dword(uint16_t offset) const {
-  return static_cast<uint32_t>(read_word(offset)) |
-         (static_cast<uint32_t>(read_word(offset + 2)) << 16);
+  return static_cast<uint32_t>(load_le(inside(bytes_, offset, 4)));
 }
 
 std::vector<BarDescription> PciConfigSpace::bars() const {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/endian.hpp"
 #include "compute/devices/pci/registers.hpp"
 
 namespace hcnode::compute::pci {
@@ -11,20 +12,18 @@ std::array<uint8_t, kMsixCapabilitySize> msix_capability(const MsixLayout& layou
   const auto control = static_cast<uint16_t>((layout.vectors - 1) & kMsixControlTableSizeMask);
   const uint32_t table = (layout.table_offset & ~7u) | (layout.table_bar & 7u);
   const uint32_t pba = (layout.pba_offset & ~7u) | (layout.pba_bar & 7u);
+  // 6.8.2: capability id, next pointer, message control (le16), table and PBA offset/BIR (le32).
   cap[0] = kCapIdMsix;
   cap[1] = 0;
-  cap[2] = static_cast<uint8_t>(control);
-  cap[3] = static_cast<uint8_t>(control >> 8);
-  for (int i = 0; i < 4; ++i) {
-    cap[4 + i] = static_cast<uint8_t>(table >> (8 * i));
-    cap[8 + i] = static_cast<uint8_t>(pba >> (8 * i));
-  }
+  store_le16(cap.data() + 2, control);
+  store_le32(cap.data() + 4, table);
+  store_le32(cap.data() + 8, pba);
   return cap;
 }
 
 std::array<uint8_t, kMsixCapabilitySize> msix_capability_writable() {
   std::array<uint8_t, kMsixCapabilitySize> mask{};
-  mask[3] = static_cast<uint8_t>((kMsixControlEnable | kMsixControlFunctionMask) >> 8);
+  store_le16(mask.data() + 2, static_cast<uint16_t>(kMsixControlEnable | kMsixControlFunctionMask));
   return mask;
 }
 
@@ -42,20 +41,6 @@ namespace {
 // DWORD or QWORD, naturally aligned (6.8.2).
 bool valid_access(uint64_t offset, size_t len) {
   return (len == 4 || len == 8) && offset % len == 0;
-}
-
-uint64_t load_le(std::span<const uint8_t> data) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < data.size() && i < 8; ++i) {
-    v |= static_cast<uint64_t>(data[i]) << (8 * i);
-  }
-  return v;
-}
-
-void store_le(std::span<uint8_t> data, uint64_t v) {
-  for (size_t i = 0; i < data.size() && i < 8; ++i) {
-    data[i] = static_cast<uint8_t>(v >> (8 * i));
-  }
 }
 
 }  // namespace

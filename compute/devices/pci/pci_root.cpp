@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/endian.hpp"
+
 namespace hcnode::compute::pci {
 
 namespace {
@@ -96,14 +98,12 @@ Status PciRoot::place_bars_locked(std::span<const uint8_t> slots) {
     const uint64_t base = HCN_TRY(allocator_.allocate(p.bar.size));
     // Program the BAR the way firmware does: through configuration writes, so the device sees
     // exactly what a guest reassignment would do.
-    const uint32_t lo = static_cast<uint32_t>(base);
-    const uint8_t lo_bytes[4] = {static_cast<uint8_t>(lo), static_cast<uint8_t>(lo >> 8),
-                                 static_cast<uint8_t>(lo >> 16), static_cast<uint8_t>(lo >> 24)};
+    uint8_t lo_bytes[4];
+    store_le32(lo_bytes, static_cast<uint32_t>(base));
     config_write_locked(p.slot, reg, lo_bytes);
     if (p.bar.type == BarType::kMemory64) {
-      const uint32_t hi = static_cast<uint32_t>(base >> 32);
-      const uint8_t hi_bytes[4] = {static_cast<uint8_t>(hi), static_cast<uint8_t>(hi >> 8),
-                                   static_cast<uint8_t>(hi >> 16), static_cast<uint8_t>(hi >> 24)};
+      uint8_t hi_bytes[4];
+      store_le32(hi_bytes, static_cast<uint32_t>(base >> 32));
       config_write_locked(p.slot, static_cast<uint16_t>(reg + 4), hi_bytes);
     }
   }
@@ -114,7 +114,8 @@ Status PciRoot::place_bars_locked(std::span<const uint8_t> slots) {
     }
     const auto command =
         static_cast<uint16_t>(slots_[slot]->config_read(kRegCommand) | kCommandMemorySpace);
-    const uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
+    uint8_t bytes[2];
+    store_le16(bytes, command);
     config_write_locked(slot, kRegCommand, bytes);
   }
   return {};
@@ -148,9 +149,7 @@ void PciRoot::read(uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0xFF);
   std::lock_guard lock(mu_);
   if (offset == 0 && data.size() == 4) {
-    for (size_t i = 0; i < 4; ++i) {
-      data[i] = static_cast<uint8_t>(address_ >> (8 * i));
-    }
+    store_le32(data.data(), address_);
     return;
   }
   if (offset < 4 || offset >= kConfigPortsLen || offset - 4 + data.size() > 4) {
@@ -161,20 +160,16 @@ void PciRoot::read(uint64_t offset, std::span<uint8_t> data) {
   if (dev == nullptr) {
     return;
   }
+  // CONFIG_DATA's bytes are the register's bytes (a byte or word access at 0xCFD..0xCFF
+  // reads the upper ones).
   const uint32_t value = dev->config_read(reg);
-  const uint64_t byte = offset - 4;
-  for (size_t i = 0; i < data.size(); ++i) {
-    data[i] = static_cast<uint8_t>(value >> (8 * (byte + i)));
-  }
+  store_le(data, value >> (8 * (offset - 4)));
 }
 
 void PciRoot::write(uint64_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   if (offset == 0 && data.size() == 4) {
-    uint32_t value = 0;
-    for (size_t i = 0; i < 4; ++i) {
-      value |= static_cast<uint32_t>(data[i]) << (8 * i);
-    }
+    const uint32_t value = load_le32(data.data());
     // Bits 30:24 are reserved and 1:0 select type-0/1 translation; neither is ours to keep.
     address_ = value & 0x80FF'FFFCu;
     return;

@@ -1,7 +1,6 @@
 #include "compute/devices/virtio_blk/blk_request.hpp"
 
-#include <cstring>
-
+#include "base/endian.hpp"
 #include "compute/devices/virtio_blk/blk_spec.hpp"
 
 namespace hcnode::compute::virtio::blk {
@@ -78,13 +77,6 @@ uint8_t* find_status(const GuestMemory& memory, const DescriptorChain& chain) {
   return nullptr;
 }
 
-template <typename T>
-T load_le(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);  // x86 is little-endian like every virtio field
-  return v;
-}
-
 // Is [offset, offset + len) inside a disk of `capacity` bytes? Overflow-safe.
 bool in_range(uint64_t offset, uint64_t len, uint64_t capacity) {
   return offset <= capacity && len <= capacity - offset;
@@ -111,8 +103,8 @@ ParseResult parse_blk_request(const GuestMemory& memory, const DescriptorChain& 
   if (chain.readable_bytes < kHeaderSize || !gather(memory, chain.readable(), 0, header)) {
     return failure(kStatusIoErr, "request header shorter than 16 bytes");
   }
-  const auto type = load_le<uint32_t>(header);
-  const auto sector = load_le<uint64_t>(header + 8);
+  const auto type = load_le32(header);
+  const auto sector = load_le64(header + 8);
   const uint64_t payload = chain.readable_bytes - kHeaderSize;  // OUT data or segments
   const uint64_t in_bytes = chain.writable_bytes - 1;             // IN data before the status
 
@@ -178,9 +170,9 @@ ParseResult parse_blk_request(const GuestMemory& memory, const DescriptorChain& 
       if (!gather(memory, chain.readable(), kHeaderSize, seg)) {
         return failure(kStatusIoErr, "unreadable segment");
       }
-      const auto seg_sector = load_le<uint64_t>(seg);
-      const auto seg_sectors = load_le<uint32_t>(seg + 8);
-      const auto flags = load_le<uint32_t>(seg + 12);
+      const auto seg_sector = load_le64(seg);
+      const auto seg_sectors = load_le32(seg + 8);
+      const auto flags = load_le32(seg + 12);
       // 5.2.6.2: UNSUPP for unknown flags, and for UNMAP on a discard.
       if ((flags & ~kRangeFlagUnmap) != 0 || (discard && (flags & kRangeFlagUnmap) != 0)) {
         return failure(kStatusUnsupp, "unsupported discard/write-zeroes flags");

@@ -6,12 +6,12 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
-#include <cstring>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/endian.hpp"
 #include "base/event_loop.hpp"
 #include "compute/virtio/device_thread.hpp"
 #include "compute/devices/virtio_blk/blk_request.hpp"
@@ -38,11 +38,6 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
-}
-
-template <typename T>
-void put_le(std::vector<uint8_t>& space, size_t offset, T value) {
-  std::memcpy(space.data() + offset, &value, sizeof value);  // x86: little-endian
 }
 
 IoKind io_kind(BlkOp op) {
@@ -351,29 +346,29 @@ VirtioBlk::VirtioBlk(BlkDeviceConfig config, std::shared_ptr<blockdev::Backend> 
     : config_(std::move(config)), backend_(std::move(backend)), config_space_(config::kSize, 0) {
   const blockdev::BackendInfo& info = backend_->info();
   const uint32_t lbs = info.logical_block_size;
-  put_le<uint64_t>(config_space_, config::kCapacity, info.size / kSectorSize);
-  put_le<uint32_t>(config_space_, config::kSizeMax, kSizeMax);
+  store_le64(config_space_.data() + config::kCapacity, info.size / kSectorSize);
+  store_le32(config_space_.data() + config::kSizeMax, kSizeMax);
   // Header and status take two descriptors of a chain no longer than the queue (2.7.5.2).
   const auto seg_max = static_cast<uint32_t>(
       std::min<size_t>(config_.queue_size - 2, info.max_segments));
-  put_le<uint32_t>(config_space_, config::kSegMax, seg_max);
-  put_le<uint32_t>(config_space_, config::kBlkSize, lbs);
+  store_le32(config_space_.data() + config::kSegMax, seg_max);
+  store_le32(config_space_.data() + config::kBlkSize, lbs);
   const uint32_t pbs = std::max(info.physical_block_size, lbs);
   config_space_[config::kPhysicalBlockExp] = static_cast<uint8_t>(std::countr_zero(pbs / lbs));
   config_space_[config::kAlignmentOffset] = 0;
-  put_le<uint16_t>(config_space_, config::kMinIoSize, 1);
-  put_le<uint32_t>(config_space_, config::kOptIoSize, info.optimal_io_size / lbs);
+  store_le16(config_space_.data() + config::kMinIoSize, 1);
+  store_le32(config_space_.data() + config::kOptIoSize, info.optimal_io_size / lbs);
   config_space_[config::kWriteback] = 1;  // only meaningful with CONFIG_WCE (not offered)
-  put_le<uint16_t>(config_space_, config::kNumQueues, config_.num_queues);
+  store_le16(config_space_.data() + config::kNumQueues, config_.num_queues);
   if (info.discard_granularity > 0) {
-    put_le<uint32_t>(config_space_, config::kMaxDiscardSectors, kMaxRangeSectors);
-    put_le<uint32_t>(config_space_, config::kMaxDiscardSeg, 1);
-    put_le<uint32_t>(config_space_, config::kDiscardSectorAlignment,
-                     std::max<uint32_t>(1, info.discard_granularity / kSectorSize));
+    store_le32(config_space_.data() + config::kMaxDiscardSectors, kMaxRangeSectors);
+    store_le32(config_space_.data() + config::kMaxDiscardSeg, 1);
+    store_le32(config_space_.data() + config::kDiscardSectorAlignment,
+               std::max<uint32_t>(1, info.discard_granularity / kSectorSize));
   }
   if (info.write_zeroes) {
-    put_le<uint32_t>(config_space_, config::kMaxWriteZeroesSectors, kMaxRangeSectors);
-    put_le<uint32_t>(config_space_, config::kMaxWriteZeroesSeg, 1);
+    store_le32(config_space_.data() + config::kMaxWriteZeroesSectors, kMaxRangeSectors);
+    store_le32(config_space_.data() + config::kMaxWriteZeroesSeg, 1);
     config_space_[config::kWriteZeroesMayUnmap] = info.discard_zeroes ? 1 : 0;
   }
 }
