@@ -1,7 +1,7 @@
 // Why hcnode-vmm ended: its process exit status. Stable — the cluster agent and tests read it.
 //
 //   0       the guest ended the VM: i8042 reset / KVM shutdown or reset event (guest poweroff or
-//           reboot, the VMM does not reboot), or debug-exit port written with 0
+//           reboot, the VMM does not reboot), or debug-exit port written with 0 (--debug-exit)
 //   1       the VMM failed while running (an ioctl failed, a thread died)
 //   2       invalid command line or configuration
 //   3       the kernel or initrd could not be loaded (missing, unreadable, not bzImage/ELF, too big)
@@ -10,7 +10,10 @@
 //   6       stopped by a `shutdown` request on the control socket
 //   7       stopped by SIGTERM or SIGINT
 //   8       a disk could not be opened (no such image or file, no access, storage unreachable)
-//   64+v    debug-exit port written with a value v in 1..63 (larger values report 127)
+//   64+v    debug-exit port written with a value v in 1..63 (larger values report 127); only
+//           with --debug-exit ("debug_exit": true), which test and benchmark guests use. Without
+//           it the port does not exist: a guest cannot choose any status but 0 (by ending
+//           itself) or 5 (by crashing).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // hcnode-vmm: one KVM virtual machine per process.
 //
-//   hcnode-vmm --kernel probe.elf --memory 128M --vcpus 2 --serial stdout
+//   hcnode-vmm --kernel probe.elf --memory 128M --vcpus 2 --serial stdout --debug-exit
 //   hcnode-vmm --config vm.json --control-socket /run/hcnode/vm1.sock
 //
 // The main thread is the control thread ("vmm"): it builds the VM, then runs an event loop
@@ -42,6 +42,7 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   std::string config_file, memory, kernel, initrd, cmdline, serial, control_socket, log_level, log_file, pv;
   uint32_t vcpus = 0;
   bool no_rng = false;
+  bool debug_exit = false;
   std::vector<std::string> disks;
   app.add_option("--config", config_file, "JSON config file (flags override its values)");
   app.add_option("--memory,-m", memory, "guest RAM, e.g. 128M or 2G (multiple of 4 KiB)");
@@ -54,6 +55,9 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off");
   app.add_option("--log-file", log_file, "log into this file instead of stderr");
   app.add_flag("--no-rng", no_rng, "no virtio-rng device");
+  app.add_flag("--debug-exit", debug_exit,
+               "debug-exit port 0xf4: the guest's write of v ends the VM with status 0 (v = 0) or "
+               "64+v (test and benchmark guests; off: the guest cannot choose the exit status)");
   app.add_option("--disk", disks,
                  "virtio-blk disk, repeatable: uri=rbd:POOL/IMG|gluster://HOST/VOL/PATH|file:/PATH"
                  "[,readonly=on][,serial=S][,queues=N][,queue_size=N][,cache=writeback|none]")
@@ -89,6 +93,7 @@ int parse_command_line(int argc, char** argv, VmConfig& config) {
   if (!log_level.empty()) config.log_level = log_level;
   if (!log_file.empty()) config.log_file = log_file;
   if (no_rng) config.rng = false;
+  if (debug_exit) config.debug_exit = true;
   if (!disks.empty()) {
     config.disks.clear();
     for (const auto& spec : disks) {
@@ -195,13 +200,24 @@ int main(int argc, char** argv) {
     }
     control = std::move(*server);
   }
-  (void)(*loop)->add(sigfd.get(), EPOLLIN, [&](uint32_t) {
+  // Without these two watches the VM could not be stopped by a signal, or would never be seen
+  // to end: refuse to start it at all.
+  auto watched = (*loop)->add(sigfd.get(), EPOLLIN, [&](uint32_t) {
     signalfd_siginfo info{};
     while (::read(sigfd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
       (*vm)->request_exit(kExitSignal, std::string("stopped by ") + strsignal(static_cast<int>(info.ssi_signo)));
     }
   });
-  (void)(*loop)->add((*vm)->exit_fd(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
+  if (!watched) {
+    std::fprintf(stderr, "hcnode-vmm: error: cannot watch SIGTERM/SIGINT: %s\n", watched.error().message().c_str());
+    return kExitVmmFailure;
+  }
+  watched = (*loop)->add((*vm)->exit_fd(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
+  if (!watched) {
+    std::fprintf(stderr, "hcnode-vmm: error: cannot watch the VM's exit event: %s\n",
+                 watched.error().message().c_str());
+    return kExitVmmFailure;
+  }
 
   if (auto r = (*vm)->start(); !r) {
     std::fprintf(stderr, "hcnode-vmm: error: %s\n", r.error().message().c_str());

@@ -159,10 +159,15 @@ std::expected<void, VmBuildError> Vm::build() {
   if (auto r = add_pio_device("serial-com1", Serial8250::kCom1Base, 8, serial_); !r) return vmm_fail(r.error());
   auto kbc = std::make_shared<I8042>([this] { request_exit(kExitGuestEnded, "guest reset (i8042)"); });
   if (auto r = add_pio_device("i8042", I8042::kBase, I8042::kLength, kbc); !r) return vmm_fail(r.error());
-  auto debug_exit = std::make_shared<DebugExit>([this](uint8_t v) {
-    request_exit(debug_exit_status(v), "guest wrote " + std::to_string(v) + " to the debug-exit port");
-  });
-  if (auto r = add_pio_device("debug-exit", DebugExit::kPort, 1, debug_exit); !r) return vmm_fail(r.error());
+  if (config_.debug_exit) {
+    // Opt-in (--debug-exit): with the port a guest chooses the VMM's exit status, which only
+    // test and benchmark guests may. Without it port 0xF4 is unclaimed: a write there is
+    // counted as unhandled_io and dropped, a read returns 0xFF (Bus), and the VM runs on.
+    auto debug_exit = std::make_shared<DebugExit>([this](uint8_t v) {
+      request_exit(debug_exit_status(v), "guest wrote " + std::to_string(v) + " to the debug-exit port");
+    });
+    if (auto r = add_pio_device("debug-exit", DebugExit::kPort, 1, debug_exit); !r) return vmm_fail(r.error());
+  }
   if (auto r = add_pio_device("cmos-rtc", CmosRtc::kBase, 2, std::make_shared<CmosRtc>()); !r) return vmm_fail(r.error());
 
   // PCI bus 0 (host bridge in slot 0) behind configuration mechanism #1; devices' BARs go in
@@ -303,7 +308,7 @@ Status Vm::start() {
   started_ = std::chrono::steady_clock::now();
   state_ = VmState::kRunning;
   for (auto& v : vcpus_) {
-    v->start();
+    HCN_TRY_STATUS(v->start());
   }
   return {};
 }
@@ -446,7 +451,8 @@ nlohmann::json Vm::stats() const {
                      {"exits", {{"io", s.io}, {"mmio", s.mmio}, {"hlt", s.hlt}, {"intr", s.intr},
                                 {"shutdown", s.shutdown}, {"system_event", s.system_event},
                                 {"internal_error", s.internal_error}, {"other", s.other}}},
-                     {"unhandled_io", s.unhandled_io}});
+                     {"unhandled_io", s.unhandled_io},
+                     {"kicks", s.kicks}});
   }
   nlohmann::json disks = nlohmann::json::array();
   for (const auto& d : disks_) {

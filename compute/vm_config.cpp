@@ -55,7 +55,7 @@ nlohmann::json VmConfig::to_json() const {
                         {"initrd", initrd},       {"cmdline", cmdline},   {"serial", serial},
                         {"control_socket", control_socket},               {"log_level", log_level},
                         {"log_file", log_file},   {"rng", rng},           {"pv_hypercalls", pv_name(pv_hypercalls)},
-                        {"disks", disks_json(disks)}};
+                        {"debug_exit", debug_exit}, {"disks", disks_json(disks)}};
 }
 
 Status apply_json(const nlohmann::json& json, VmConfig& config) {
@@ -101,6 +101,11 @@ Status apply_json(const nlohmann::json& json, VmConfig& config) {
         return fail(EINVAL, "config: 'rng' must be true or false");
       }
       config.rng = value.get<bool>();
+    } else if (key == "debug_exit") {
+      if (!value.is_boolean()) {
+        return fail(EINVAL, "config: 'debug_exit' must be true or false");
+      }
+      config.debug_exit = value.get<bool>();
     } else if (key == "pv_hypercalls") {
       std::string text = HCN_TRY(want_string(key, value));
       config.pv_hypercalls = HCN_TRY(parse_pv_hypercalls(text));

@@ -4,9 +4,10 @@
 //   {"memory": "128M", "vcpus": 2, "kernel": "/path/vmlinux", "initrd": "/path/initrd",
 //    "cmdline": "console=ttyS0", "serial": "stdout", "control_socket": "/run/vm1.sock",
 //    "log_level": "info", "log_file": "/var/log/vm1.log", "rng": true, "pv_hypercalls": "auto",
-//    "disks": [{"uri": "rbd:rbd/vm1", "serial": "vm1-root"}]}
-// The same names are the long flags (--memory, --vcpus, ..., --disk once per disk); flags
-// override the file (--disk flags replace the file's disks).
+//    "debug_exit": false, "disks": [{"uri": "rbd:rbd/vm1", "serial": "vm1-root"}]}
+// The same names are the long flags (--memory, --vcpus, ..., --debug-exit, --disk once per
+// disk); flags override the file (--disk flags replace the file's disks; --debug-exit can only
+// turn the port on).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,10 @@ struct VmConfig {
   std::string log_file;  // empty = stderr
   bool rng = true;       // a virtio-rng device
   PvHypercalls pv_hypercalls = PvHypercalls::kAuto;
+  // The debug-exit port (I/O 0xF4, devices/legacy/debug_exit.hpp): a guest writing v there ends
+  // the VM with exit status 0 or 64+v. For test and benchmark guests only, so off by default:
+  // otherwise any guest chooses the VMM's exit status (exit_status.hpp).
+  bool debug_exit = false;
   std::vector<DiskConfig> disks;  // virtio-blk disks, in PCI order (blk0, blk1, ...)
 
   nlohmann::json to_json() const;

@@ -91,10 +91,11 @@ probe_clone=rbd/quickstart-probe-$stamp
 clones+=("$probe_clone")
 "$hcctl" image clone "$golden" "$probe_clone"
 probe_uri=$(image_field "$probe_clone" uri)
-# The probe reports on the console and ends the VM through the debug-exit port: hcnode-vmm exits
-# 0 when the probe succeeded, 64+N when it failed with status N (compute/exit_status.hpp).
+# The probe reports on the console and ends the VM through the debug-exit port (--debug-exit):
+# hcnode-vmm exits 0 when the probe succeeded, 64+N when it failed with status N
+# (compute/exit_status.hpp).
 rc=0
-"$vmm" --kernel "$build/tests/guest/probe.elf" --memory 128M --vcpus 2 --serial stdout \
+"$vmm" --kernel "$build/tests/guest/probe.elf" --memory 128M --vcpus 2 --serial stdout --debug-exit \
     --cmdline "mode=write-verify offset=0 bytes=4194304 bs=65536 depth=8 seed=$stamp" \
     --disk "uri=$probe_uri,serial=probe" --log-level warn || rc=$?
 if [[ $rc -ne 0 ]]; then

@@ -273,7 +273,7 @@ def probe_cmdline(rw, bs, qd, seconds):
 
 def hcnode_vm(a, be, rw, bs, qd):
     cmd = [a.vmm, "--kernel", a.probe, "--memory", "128M", "--vcpus", "1", "--serial", "stdout",
-           "--cmdline", probe_cmdline(rw, bs, qd, a.seconds), "--log-level", "warn",
+           "--cmdline", probe_cmdline(rw, bs, qd, a.seconds), "--log-level", "warn", "--debug-exit",
            "--disk", f"uri={be.uri},queues=1,cache=none"]
     return vm_run(cmd, be.env, lambda c: c.startswith("vcpu"), a.seconds * 10 + 120)
 

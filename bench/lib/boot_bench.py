@@ -26,8 +26,9 @@ def qemu_cmd(machine, probe, cmdline, mem="128M", kernel=None, initrd=None):
 
 
 def hcnode_cmd(vmm, probe, cmdline, mem="128M", kernel=None, initrd=None, vcpus=1):
+    # --debug-exit: the probe ends the VM through port 0xf4, as on QEMU microvm's isa-debug-exit.
     cmd = [vmm, "--kernel", kernel or probe, "--memory", mem, "--vcpus", str(vcpus),
-           "--serial", "stdout", "--cmdline", cmdline, "--log-level", "warn"]
+           "--serial", "stdout", "--cmdline", cmdline, "--log-level", "warn", "--debug-exit"]
     if initrd:
         cmd += ["--initrd", initrd]
     return cmd

@@ -417,7 +417,7 @@ def allocating_writes(ops, nblocks, bs, seed=1):
 
 def probe_vm(a, env, uri, fmt_, cmdline, timeout):
     cmd = [a.vmm, "--kernel", a.probe, "--memory", "128M", "--vcpus", "1", "--serial", "stdout",
-           "--cmdline", cmdline, "--log-level", "warn",
+           "--cmdline", cmdline, "--log-level", "warn", "--debug-exit",
            "--disk", f"uri={uri},format={fmt_},queues=1,cache=none"]
     return cmd, timeout
 

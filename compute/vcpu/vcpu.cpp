@@ -1,10 +1,10 @@
 #include "compute/vcpu/vcpu.hpp"
 
-#include <semaphore>
-
 #include <signal.h>
 
 #include <cstring>
+#include <semaphore>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -28,7 +28,7 @@ Vcpu::Vcpu(kvm::KvmVcpu vcpu, uint32_t index, const Bus& pio, const Bus& mmio, V
 
 Vcpu::~Vcpu() { stop(); }
 
-void Vcpu::start(bool start_paused) {
+Status Vcpu::start(bool start_paused) {
   {
     std::lock_guard lock(mu_);
     requested_ = start_paused ? State::kPaused : State::kRunning;
@@ -36,26 +36,64 @@ void Vcpu::start(bool start_paused) {
   // start() returns once the thread is named and its id published: the control socket (served
   // right after the VM starts) then describes real threads, never a tid of 0.
   std::binary_semaphore started(0);
-  thread_ = std::thread([this, &started] {
-    set_current_thread_name("vcpu" + std::to_string(index_));
-    // Only the kick signal reaches a vCPU thread; everything else goes to the main thread.
-    sigset_t mask;
-    sigfillset(&mask);
-    sigdelset(&mask, kick_signal());
-    pthread_sigmask(SIG_SETMASK, &mask, nullptr);
-    tid_ = current_tid();
-    started.release();
-    run_loop();
-  });
-  pthread_ = thread_.native_handle();
-  thread_valid_ = true;
+  ThreadOptions options;
+  // An exception escaping the run loop (a device throwing, an allocation failing) ends the VM
+  // as a VMM failure instead of the process; thread_body() has marked the thread done by then.
+  options.on_failure = [this](const std::string& what) { events_.vm_exit_requested(kExitVmmFailure, what); };
+  try {
+    thread_ = spawn_named_thread(
+        "vcpu" + std::to_string(index_),
+        [this, &started](std::stop_token) {
+          // spawn_named_thread blocked every signal; the kick signal alone reaches a vCPU thread
+          // (SIGTERM/SIGINT go to the main thread's signalfd).
+          sigset_t kick_only;
+          sigemptyset(&kick_only);
+          sigaddset(&kick_only, kick_signal());
+          pthread_sigmask(SIG_UNBLOCK, &kick_only, nullptr);
+          tid_ = current_tid();
+          {
+            std::lock_guard lock(kick_mu_);
+            pthread_ = pthread_self();
+            signalable_ = true;
+          }
+          started.release();
+          thread_body();
+        },
+        std::move(options));
+  } catch (const std::system_error& e) {
+    return fail(e.code().value(), "vcpu" + std::to_string(index_) + ": cannot create its thread: " + e.what());
+  }
   started.acquire();
+  return {};
+}
+
+void Vcpu::thread_body() {
+  // However the loop ends (returns, or throws into spawn_named_thread's handler), the thread
+  // first withdraws from kicks, then tells waiters in pause() it is done.
+  struct Done {
+    Vcpu& v;
+    ~Done() {
+      {
+        std::lock_guard lock(v.kick_mu_);
+        v.signalable_ = false;
+      }
+      std::lock_guard lock(v.mu_);
+      v.current_ = State::kStopped;
+      v.thread_done_ = true;
+      v.cv_.notify_all();
+    }
+  } done{*this};
+  run_loop();
 }
 
 void Vcpu::kick() {
   vcpu_.set_immediate_exit(true);
-  if (thread_valid_) {
+  // Holding kick_mu_, the thread cannot withdraw and end, so pthread_ still names it; once it
+  // has withdrawn, a kick is only the immediate_exit flag (harmless: nothing runs the vCPU).
+  std::lock_guard lock(kick_mu_);
+  if (signalable_) {
     pthread_kill(pthread_, kick_signal());
+    kicks_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -85,23 +123,24 @@ void Vcpu::request_stop() {
     requested_ = State::kStopped;
     cv_.notify_all();
   }
-  // On the vCPU's own thread the kick only sets immediate_exit (the signal is blocked until the
-  // next KVM_RUN, which returns at once); the loop then sees kStopped.
+  // On the vCPU's own thread (a device ending the VM) the no-op handler runs at once and the
+  // immediate_exit flag makes the next KVM_RUN return; the loop then sees kStopped.
   kick();
 }
 
 void Vcpu::stop() {
   request_stop();
+  std::lock_guard lock(join_mu_);
   if (thread_.joinable()) {
     thread_.join();
-    thread_valid_ = false;
   }
 }
 
 Result<VcpuState> Vcpu::save_state() {
   std::lock_guard lock(mu_);
-  // Parked (or never started): no KVM_RUN in progress, so this thread may use the vCPU fd.
-  if (thread_.joinable() && current_ != State::kPaused && current_ != State::kStopped) {
+  // Parked, stopped or never started (current_ starts as kPaused): no KVM_RUN in progress, so
+  // this thread may use the vCPU fd.
+  if (current_ == State::kRunning) {
     return fail(EBUSY, "vcpu" + std::to_string(index_) + " is running; pause the VM first");
   }
   return capture_vcpu_state(vcpu_);
@@ -113,13 +152,25 @@ bool Vcpu::paused() const {
 }
 
 VcpuStats Vcpu::stats() const {
-  std::lock_guard lock(stats_mu_);
-  return stats_;
+  constexpr auto r = std::memory_order_relaxed;
+  const Counters& c = counters_;
+  return VcpuStats{.io = c.io.load(r),
+                   .mmio = c.mmio.load(r),
+                   .hlt = c.hlt.load(r),
+                   .intr = c.intr.load(r),
+                   .shutdown = c.shutdown.load(r),
+                   .system_event = c.system_event.load(r),
+                   .internal_error = c.internal_error.load(r),
+                   .other = c.other.load(r),
+                   .unhandled_io = c.unhandled_io.load(r),
+                   .kicks = kicks_.load(r)};
 }
 
-void Vcpu::count(uint64_t VcpuStats::*field) {
-  std::lock_guard lock(stats_mu_);
-  ++(stats_.*field);
+void Vcpu::count(std::atomic<uint64_t> Counters::*field) {
+  // The exit path: the vCPU thread is the only writer, so a relaxed load and store (no lock, no
+  // locked read-modify-write) lose nothing; stats() may read a count one exit old.
+  std::atomic<uint64_t>& counter = counters_.*field;
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void Vcpu::run_loop() {
@@ -140,7 +191,7 @@ void Vcpu::run_loop() {
     if (!r) {
       if (r.error().code() == EINTR || r.error().code() == EAGAIN) {
         vcpu_.set_immediate_exit(false);
-        count(&VcpuStats::intr);
+        count(&Counters::intr);
         continue;
       }
       spdlog::error("vcpu{}: {}", index_, r.error().message());
@@ -151,17 +202,13 @@ void Vcpu::run_loop() {
       break;
     }
   }
-  std::lock_guard lock(mu_);
-  current_ = State::kStopped;
-  thread_done_ = true;
-  cv_.notify_all();
 }
 
 bool Vcpu::handle_exit() {
   kvm_run* run = vcpu_.run_state();
   switch (run->exit_reason) {
     case KVM_EXIT_IO: {
-      count(&VcpuStats::io);
+      count(&Counters::io);
       // SAFETY: KVM places io.count * io.size bytes of data at data_offset inside the kvm_run
       // mapping (KVM API doc, KVM_EXIT_IO).
       uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
@@ -170,37 +217,37 @@ bool Vcpu::handle_exit() {
         const bool claimed = run->io.direction == KVM_EXIT_IO_OUT ? pio_.write(run->io.port, chunk)
                                                                  : pio_.read(run->io.port, chunk);
         if (!claimed) {
-          count(&VcpuStats::unhandled_io);
+          count(&Counters::unhandled_io);
         }
       }
       return true;
     }
     case KVM_EXIT_MMIO: {
-      count(&VcpuStats::mmio);
+      count(&Counters::mmio);
       const uint32_t len = std::min<uint32_t>(run->mmio.len, sizeof run->mmio.data);
       std::span<uint8_t> data(run->mmio.data, len);
       const bool claimed = run->mmio.is_write ? mmio_.write(run->mmio.phys_addr, data)
                                               : mmio_.read(run->mmio.phys_addr, data);
       if (!claimed) {
-        count(&VcpuStats::unhandled_io);
+        count(&Counters::unhandled_io);
       }
       return true;
     }
     case KVM_EXIT_INTR:
-      count(&VcpuStats::intr);
+      count(&Counters::intr);
       return true;
     case KVM_EXIT_HLT:
       // With the in-kernel LAPIC, HLT is handled by KVM; an exit here means a halt that nothing
       // can wake (no irqchip): the guest is done.
-      count(&VcpuStats::hlt);
+      count(&Counters::hlt);
       events_.vm_exit_requested(kExitGuestEnded, "vcpu" + std::to_string(index_) + " halted");
       return false;
     case KVM_EXIT_SHUTDOWN:
-      count(&VcpuStats::shutdown);
+      count(&Counters::shutdown);
       events_.vm_exit_requested(kExitGuestCrashed, "vcpu" + std::to_string(index_) + ": triple fault (shutdown)");
       return false;
     case KVM_EXIT_SYSTEM_EVENT: {
-      count(&VcpuStats::system_event);
+      count(&Counters::system_event);
       const uint32_t type = run->system_event.type;
       if (type == KVM_SYSTEM_EVENT_CRASH) {
         events_.vm_exit_requested(kExitGuestCrashed, "guest reported a crash");
@@ -210,7 +257,7 @@ bool Vcpu::handle_exit() {
       return false;
     }
     case KVM_EXIT_INTERNAL_ERROR: {
-      count(&VcpuStats::internal_error);
+      count(&Counters::internal_error);
       std::string reason = "vcpu" + std::to_string(index_) + ": KVM internal error, suberror " +
                            std::to_string(run->internal.suberror);
       if (auto regs = vcpu_.get_regs(); regs) {
@@ -228,7 +275,7 @@ bool Vcpu::handle_exit() {
       return false;
     }
     default: {
-      count(&VcpuStats::other);
+      count(&Counters::other);
       std::string reason = fmt::format("vcpu{}: unexpected KVM exit reason {}", index_, run->exit_reason);
       spdlog::error("{}", reason);
       events_.vm_exit_requested(kExitVmmFailure, reason);

@@ -15,7 +15,16 @@
 // requested state. pause() returns only once the vCPU is out of KVM_RUN and parked, so callers
 // (migration, `pause` on the control socket) see a stopped guest.
 //
-// Thread-safety: request_* and stats() from any thread; the run loop only on its own thread.
+// The thread comes from spawn_named_thread (named "vcpu<N>", all signals blocked but the kick
+// signal; an exception escaping the run loop ends the VM with kExitVmmFailure instead of
+// terminating the process). A kick signals the thread only while it runs: the thread withdraws
+// itself (under kick_mu_) before it ends, so a kick racing with stop() or with the thread's
+// own end never reaches a thread that is gone, whose pthread_t glibc may already have handed
+// to a new thread.
+//
+// Thread-safety: request_*, pause/resume/stop and stats() from any thread; the run loop only
+// on its own thread. Exit counters are written by the vCPU thread alone, as relaxed atomics:
+// the exit path takes no lock.
 #pragma once
 
 #include <pthread.h>
@@ -54,6 +63,7 @@ struct VcpuStats {
   uint64_t internal_error = 0;
   uint64_t other = 0;
   uint64_t unhandled_io = 0;  // accesses to ports/addresses no device claims
+  uint64_t kicks = 0;         // kick signals sent to the thread (pause, stop from elsewhere)
 };
 
 class Vcpu {
@@ -72,15 +82,17 @@ class Vcpu {
   // The vCPU before start(): for set-up ioctls (registers, CPUID, MSRs) on the creating thread.
   kvm::KvmVcpu& kvm_for_setup() { return vcpu_; }
 
-  // Starts the thread; the vCPU runs the guest right away (or parks, if start_paused).
-  void start(bool start_paused = false);
+  // Starts the thread; the vCPU runs the guest right away (or parks, if start_paused). Returns
+  // once the thread is named and its tid published. Fails (EAGAIN, ...) if no thread could be
+  // created; call it once.
+  Status start(bool start_paused = false);
   // Blocks until the vCPU is parked outside KVM_RUN (or has stopped).
   void pause();
   void resume();
   // Asks the thread to end without waiting (any thread, including the vCPU's own: a device
   // that ends the VM stops its vCPU before the guest executes another instruction).
   void request_stop();
-  // Asks the thread to end and joins it. Idempotent.
+  // Asks the thread to end and joins it. Idempotent, and safe from several threads at once.
   void stop();
 
   // The vCPU's KVM state; EBUSY unless the vCPU is paused (or not started).
@@ -92,11 +104,19 @@ class Vcpu {
 
  private:
   enum class State { kRunning, kPaused, kStopped };
+  // One counter per VcpuStats field; written only by the vCPU thread.
+  struct Counters {
+    std::atomic<uint64_t> io{0}, mmio{0}, hlt{0}, intr{0}, shutdown{0}, system_event{0},
+        internal_error{0}, other{0}, unhandled_io{0};
+  };
+  static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+  void thread_body();
   void run_loop();
   void kick();
   // Handles one VM exit; false when the vCPU must stop.
   bool handle_exit();
-  void count(uint64_t VcpuStats::*field);
+  void count(std::atomic<uint64_t> Counters::*field);
 
   kvm::KvmVcpu vcpu_;
   const uint32_t index_;
@@ -110,13 +130,16 @@ class Vcpu {
   State current_ = State::kPaused;     // guarded by mu_: where the thread actually is
   bool thread_done_ = false;           // guarded by mu_
 
-  mutable std::mutex stats_mu_;
-  VcpuStats stats_;                    // guarded by stats_mu_
+  Counters counters_;
 
   std::atomic<pid_t> tid_{0};
-  std::thread thread_;
-  std::atomic<bool> thread_valid_{false};
-  pthread_t pthread_{};
+  std::mutex kick_mu_;
+  bool signalable_ = false;  // guarded by kick_mu_: the thread runs and may be signalled
+  pthread_t pthread_{};      // guarded by kick_mu_: the thread's id while signalable_
+  std::atomic<uint64_t> kicks_{0};  // written under kick_mu_, read relaxed by stats()
+
+  std::mutex join_mu_;  // one joiner at a time
+  std::jthread thread_;
 };
 
 }  // namespace hcnode::compute

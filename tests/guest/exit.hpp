@@ -3,7 +3,7 @@
 // Status byte: 0 = success, anything else = failure (values below). It is
 // printed first as "probe: exit status=N method=M", then the VM is ended:
 //
-//   debug  QEMU isa-debug-exit (and hcnode's VMM) at I/O port 0xf4: write
+//   debug  QEMU isa-debug-exit (and hcnode-vmm --debug-exit) at I/O port 0xf4: write
 //          the status byte. QEMU exits at once with (status << 1) | 1, so
 //          status 0 -> exit code 1, status 3 -> 7. Statuses stay below 128
 //          so the code fits a process exit status.

@@ -48,7 +48,7 @@ hcnode() {
     out="$work/$name.out"
     local start
     start=$(date +%s%N)
-    timeout --kill-after=5 60 "$vmm" --kernel "$elf" --cmdline "$cmdline" --log-level warn \
+    timeout --kill-after=5 60 "$vmm" --kernel "$elf" --cmdline "$cmdline" --log-level warn --debug-exit \
         "$@" >"$out" 2>&1 </dev/null
     rc=$?
     ms=$((($(date +%s%N) - start) / 1000000))

@@ -178,7 +178,7 @@ std::unique_ptr<ScratchDisk> make_disk(const std::string& kind) {
 
 std::vector<std::string> vm_args(const std::string& cmdline, const std::vector<std::string>& disks) {
   std::vector<std::string> args{"--kernel", probe_elf(), "--memory", "128M", "--vcpus", "1",
-                                "--serial", "stdout", "--cmdline", cmdline};
+                                "--serial", "stdout", "--cmdline", cmdline, "--debug-exit"};
   for (const auto& d : disks) {
     args.push_back("--disk");
     args.push_back(d);

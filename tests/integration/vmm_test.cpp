@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sys/socket.h>
@@ -29,9 +30,10 @@ std::string socket_path() {
   return (std::filesystem::temp_directory_path() / (unique_name("hcnode-vmm") + ".sock")).string();
 }
 
+// With --debug-exit: the probe's status comes back as the VMM's exit status (0 or 64+status).
 std::vector<std::string> probe_args(const std::string& cmdline, const std::string& vcpus = "2") {
   return {"--kernel", probe_elf(), "--memory", "128M", "--vcpus", vcpus, "--serial", "stdout",
-          "--cmdline", cmdline};
+          "--cmdline", cmdline, "--debug-exit"};
 }
 
 uint64_t serial_bytes(const std::string& sock) {
@@ -69,6 +71,75 @@ TEST_CASE("hcnode-vmm reports a failing guest's debug-exit status as 64 + status
   REQUIRE(status.has_value());
   CHECK(vmm.stdout_text().find("probe: fault vector=6 name=UD") != std::string::npos);
   CHECK(*status == compute::kExitDebugBase + 3);  // the probe's status 3: CPU exception
+}
+
+// (No ';' in test names: CTest takes the discovered name as a CMake list.)
+TEST_CASE("hcnode-vmm's debug-exit port is opt-in: a guest's write to it sets the exit status "
+          "only with --debug-exit or debug_exit in the JSON config",
+          "[kvm][vmm][debug_exit]") {
+  require_kvm();
+  // The probe fails on purpose (a #UD at CPL3: status 3) and, with exit=debug, ends the VM by
+  // writing 3 to port 0xf4; if that write has no effect it says so on the console
+  // ("exit_fallback method=triple") and triple-faults, which any VMM reports as a crash.
+  auto without_flag = [](const std::string& cmdline) {
+    auto a = probe_args(cmdline, "1");
+    a.erase(std::find(a.begin(), a.end(), "--debug-exit"));
+    return a;
+  };
+  auto args = without_flag("mode=fault kind=ud exit=debug");
+
+  SECTION("without the flag: the write is ignored and the VM ends as a crash, not 64+3") {
+    const std::string sock = socket_path();
+    auto spin = without_flag("mode=spin ms=600000");
+    spin.insert(spin.end(), {"--control-socket", sock});
+    {
+      // The port is not on the bus at all.
+      VmmProcess running(spin);
+      REQUIRE(wait_for_socket(sock, 20s));
+      auto describe = control_request(sock, R"({"cmd":"describe"})");
+      INFO(describe.dump());
+      REQUIRE(describe["ok"] == true);
+      CHECK(describe["result"]["config"]["debug_exit"] == false);
+      for (const auto& d : describe["result"]["devices"]) {
+        CHECK(d["name"] != "debug-exit");
+      }
+      running.signal(SIGTERM);
+      REQUIRE(running.wait(30s).has_value());
+    }
+    VmmProcess vmm(args);
+    auto status = vmm.wait(60s);
+    const std::string out = vmm.stdout_text();
+    INFO(out << vmm.stderr_text());
+    REQUIRE(status.has_value());
+    CHECK(out.find("probe: exit status=3 method=debug") != std::string::npos);
+    // The guest's own report that its write did not end the VM.
+    CHECK(out.find("probe: exit_fallback method=triple") != std::string::npos);
+    CHECK(*status == compute::kExitGuestCrashed);
+    CHECK(vmm.stderr_text().find("debug-exit") == std::string::npos);
+  }
+  SECTION("with --debug-exit: the write ends the VM with 64 + 3") {
+    args.push_back("--debug-exit");
+    VmmProcess vmm(args);
+    auto status = vmm.wait(60s);
+    const std::string out = vmm.stdout_text();
+    INFO(out << vmm.stderr_text());
+    REQUIRE(status.has_value());
+    CHECK(*status == compute::kExitDebugBase + 3);
+    CHECK(out.find("probe: exit status=3 method=debug") != std::string::npos);
+    CHECK(out.find("exit_fallback") == std::string::npos);
+  }
+  SECTION("with \"debug_exit\": true in the JSON config: the same") {
+    const std::string config = socket_path() + ".json";
+    std::ofstream(config) << R"({"debug_exit": true})";
+    args.insert(args.end(), {"--config", config});
+    VmmProcess vmm(args);
+    auto status = vmm.wait(60s);
+    INFO(vmm.stdout_text() << vmm.stderr_text());
+    std::filesystem::remove(config);
+    REQUIRE(status.has_value());
+    CHECK(*status == compute::kExitDebugBase + 3);
+    CHECK(vmm.stdout_text().find("exit_fallback") == std::string::npos);
+  }
 }
 
 TEST_CASE("hcnode-vmm ends the VM on the guest's i8042 reset", "[kvm][vmm]") {
@@ -223,7 +294,8 @@ TEST_CASE("serial console: a unix-socket client sees the boot and a file target 
   CHECK_FALSE(std::filesystem::exists(console));  // the console socket is removed on exit
 
   const std::string file = sock + ".log";
-  VmmProcess to_file({"--kernel", probe_elf(), "--serial", "file:" + file, "--cmdline", "mode=print n=2"});
+  VmmProcess to_file({"--kernel", probe_elf(), "--serial", "file:" + file, "--cmdline", "mode=print n=2",
+                      "--debug-exit"});
   REQUIRE(to_file.wait(60s) == compute::kExitGuestEnded);
   std::ifstream in(file);
   std::stringstream content;

@@ -1,6 +1,7 @@
 // Debug-exit port (0xF4 by convention, as QEMU's isa-debug-exit): a guest ends the VM with a
 // status byte by writing it to this port. Test guests use it where there is no i8042 or ACPI.
-// The VMM reports the value in its exit status (compute/exit_status.hpp).
+// The VMM reports the value in its exit status (compute/exit_status.hpp). Wired only with
+// --debug-exit (VmConfig::debug_exit): no other guest may choose the VMM's exit status.
 #pragma once
 
 #include <cstdint>

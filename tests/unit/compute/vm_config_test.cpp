@@ -44,7 +44,7 @@ TEST_CASE("config JSON: every key applies, unknown keys and wrong types are refu
   VmConfig c;
   auto json = nlohmann::json::parse(R"({"memory":"256M","vcpus":4,"kernel":"/k","initrd":"/i",
       "cmdline":"console=ttyS0","serial":"unix:/tmp/s","control_socket":"/tmp/c","log_level":"debug",
-      "log_file":"/tmp/l","rng":false,"pv_hypercalls":"off"})");
+      "log_file":"/tmp/l","rng":false,"pv_hypercalls":"off","debug_exit":true})");
   REQUIRE(apply_json(json, c).has_value());
   CHECK(c.memory_bytes == (256ull << 20));
   CHECK(c.vcpus == 4);
@@ -57,6 +57,7 @@ TEST_CASE("config JSON: every key applies, unknown keys and wrong types are refu
   CHECK(c.log_file == "/tmp/l");
   CHECK_FALSE(c.rng);
   CHECK(c.pv_hypercalls == PvHypercalls::kOff);
+  CHECK(c.debug_exit);
   // to_json round-trips through apply_json.
   VmConfig back;
   REQUIRE(apply_json(c.to_json(), back).has_value());
@@ -71,6 +72,7 @@ TEST_CASE("config JSON: every key applies, unknown keys and wrong types are refu
       {R"({"kernel":5})", "'kernel' must be a string"},
       {R"({"rng":"yes"})", "'rng'"},
       {R"({"pv_hypercalls":"maybe"})", "pv_hypercalls"},
+      {R"({"debug_exit":1})", "'debug_exit' must be true or false"},
       {R"([1])", "JSON object"},
   };
   for (const auto& [text, reason] : bad) {
@@ -80,6 +82,20 @@ TEST_CASE("config JSON: every key applies, unknown keys and wrong types are refu
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().context().find(reason) != std::string::npos);
   }
+}
+
+TEST_CASE("config: the debug-exit port is off unless asked for", "[compute][config]") {
+  // A guest must not choose the VMM's exit status unless the operator turned the port on.
+  VmConfig c;
+  CHECK_FALSE(c.debug_exit);
+  CHECK(c.to_json()["debug_exit"] == false);
+  REQUIRE(apply_json(nlohmann::json::parse(R"({"kernel":"/k"})"), c).has_value());
+  CHECK_FALSE(c.debug_exit);
+  REQUIRE(apply_json(nlohmann::json::parse(R"({"debug_exit":true})"), c).has_value());
+  CHECK(c.debug_exit);
+  CHECK(c.to_json()["debug_exit"] == true);
+  REQUIRE(apply_json(nlohmann::json::parse(R"({"debug_exit":false})"), c).has_value());
+  CHECK_FALSE(c.debug_exit);
 }
 
 TEST_CASE("config validation names the field and what is expected", "[compute][config]") {
