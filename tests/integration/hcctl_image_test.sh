@@ -6,7 +6,10 @@
 # table and -o json, clone, export the clone and compare with the source (data read through the
 # clone), rm ordering (the golden image refuses removal while a clone depends on it), flatten,
 # resize, du, rm --flatten-children, stdin import / stdout export; snapshots on RBD (and their
-# refusal on Gluster). Then bad input: every error is a non-zero exit with exactly ONE line
+# refusal on Gluster). Compressed qcow2 sources (`qemu-img convert -c`, deflate and zstd, as
+# cloud images ship) import into both pools and export equal to the raw file they came from;
+# on Gluster one is also kept as qcow2 (--keep-qcow2), marked golden and cloned, and the
+# clone reads the compressed golden image's data. Then bad input: every error is a non-zero exit with exactly ONE line
 # "hcctl: <reason>" on stderr (2 = usage, 1 = operation) and nothing on stdout.
 # Needs the dev cluster's environment (deploy/devcluster.sh env). Exit 0 pass, 1 fail, 77 skip
 # (CI=true: a missing component fails).
@@ -19,6 +22,7 @@ skip() {
 [[ -x $hcctl ]] || { echo "FAIL: $hcctl is not executable"; exit 1; }
 [[ -n ${HCNODE_CEPH_CONF:-} && -r ${HCNODE_CEPH_CONF:-} ]] || skip "no dev cluster (HCNODE_CEPH_CONF)"
 [[ -n ${HCNODE_GLUSTER_HOST:-} && -n ${HCNODE_GLUSTER_VOLUME:-} ]] || skip "no dev cluster (HCNODE_GLUSTER_HOST)"
+command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) not installed"
 PY=/usr/bin/python3
 # The pools come from the dev cluster's environment (storage/pool_config.hpp): no config file.
 unset HCNODE_STORAGE_CONFIG
@@ -229,6 +233,61 @@ for pool in rbd gluster; do
         expect_error "$pool: clone of a non-golden image refused" 1 "golden" image clone "$snapimg" "$pool/$tag-x"
     fi
     expect_ok "$pool: rm" image rm "$snapimg"
+done
+
+# --- compressed qcow2 sources ---------------------------------------------------------------------
+# 8 MiB: compressible clusters (a small alphabet), incompressible ones (QEMU stores those
+# uncompressed: the image mixes both) and zeroes.
+comp=$work/compressible.raw
+"$PY" - "$comp" <<'EOF'
+import random, sys
+rnd = random.Random(77)
+out = bytearray()
+for c in range(128):
+    kind = c % 4
+    if kind in (0, 1):
+        out += bytes(rnd.choice(b"cloud image ") for _ in range(65536))
+    elif kind == 2:
+        out += rnd.randbytes(65536)
+    else:
+        out += bytes(65536)
+open(sys.argv[1], "wb").write(out)
+EOF
+for ctype in zlib zstd; do
+    cimg=$work/cloud-$ctype.qcow2
+    if ! qemu-img convert -c -f raw -O qcow2 -o compression_type=$ctype "$comp" "$cimg" >"$work/out" 2>"$work/err"; then
+        bad "qemu-img convert -c ($ctype)" "exit $?"
+        continue
+    fi
+    # qemu-img check's statistics line: "..., N% compressed clusters" with N > 0.
+    if qemu-img check "$cimg" 2>&1 | grep -Eq '[1-9][0-9.]*% compressed clusters'; then
+        ok "qemu-img convert -c wrote compressed clusters ($ctype)"
+    else
+        bad "compressed source ($ctype)" "qemu-img check reports no compressed clusters"
+    fi
+    for pool in rbd gluster; do
+        cname=$pool/$tag-c$ctype
+        created+=("$cname")
+        expect_ok "$pool: import of a compressed qcow2 ($ctype)" --no-progress image import "$cimg" "$cname" &&
+            expect_ok "$pool: export of the compressed import ($ctype)" --no-progress image export "$cname" "$work/c-$pool-$ctype.raw" &&
+            { cmp -s "$comp" "$work/c-$pool-$ctype.raw" && ok "$pool: compressed import ($ctype) reads as the raw file" ||
+                  bad "$pool: compressed import ($ctype)" "exported data differ from the raw file"; }
+        expect_ok "$pool: rm compressed import ($ctype)" image rm "$cname"
+    done
+    # Kept as qcow2 on Gluster: the golden image itself is compressed, its clone an overlay.
+    kgold=gluster/$tag-k$ctype
+    kclone=gluster/$tag-k$ctype-clone
+    created+=("$kgold" "$kclone")
+    expect_ok "gluster: import --keep-qcow2 --golden of a compressed qcow2 ($ctype)" \
+        --no-progress image import "$cimg" "$kgold" --keep-qcow2 --golden &&
+        expect_ok "gluster: kept compressed golden info ($ctype)" image info "$kgold" -o json &&
+        json_check "gluster: kept as qcow2 ($ctype)" "j['format'] == 'qcow2' and j['golden']" &&
+        expect_ok "gluster: clone of the compressed golden ($ctype)" image clone "$kgold" "$kclone" &&
+        expect_ok "gluster: export of the clone ($ctype)" --no-progress image export "$kclone" "$work/kc-$ctype.raw" &&
+        { cmp -s "$comp" "$work/kc-$ctype.raw" && ok "gluster: clone of a compressed golden ($ctype) reads as the raw file" ||
+              bad "gluster: clone of a compressed golden ($ctype)" "exported data differ from the raw file"; }
+    expect_ok "gluster: rm clone of the compressed golden ($ctype)" image rm "$kclone"
+    expect_ok "gluster: rm compressed golden ($ctype)" image rm "$kgold"
 done
 
 # --- killed clones: whatever a SIGKILL leaves, nothing half-made passes for a valid image -------

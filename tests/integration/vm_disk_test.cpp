@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
@@ -410,6 +411,105 @@ void clone_write_verify(const std::string& kind) {
   }
 }
 
+// --- a clone of a compressed golden image (cloud images ship as `qemu-img convert -c`) -------
+// The golden disk: in [1 MiB, 3 MiB) every 64 KiB cluster holds the probe's pattern (seed 7)
+// in its first half and zeroes in its second, so QEMU compresses each one (random data alone
+// would be stored uncompressed); zeroes elsewhere.
+constexpr uint64_t kCompressedDisk = 8ull << 20;
+constexpr uint64_t kHalfFrom = 1ull << 20, kHalfTo = 3ull << 20;
+
+std::vector<uint8_t> half_pattern_disk() {
+  std::vector<uint8_t> d(kCompressedDisk, 0);
+  for (uint64_t c = kHalfFrom; c < kHalfTo; c += 65536) {
+    for (uint64_t o = c; o < c + 32768; o += 8) {
+      const uint64_t v = mix(7 ^ o);
+      std::memcpy(d.data() + o, &v, 8);
+    }
+  }
+  return d;
+}
+
+int shell_quiet(const std::string& cmd) {
+  INFO(cmd);
+  const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  REQUIRE(fd.valid());
+  REQUIRE(::pwrite(fd.get(), bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  std::vector<uint8_t> out(static_cast<size_t>(std::filesystem::file_size(path)));
+  REQUIRE(::pread(fd.get(), out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()));
+  return out;
+}
+
+// The probe reads the compressed golden image itself (read-only), then writes through a clone
+// of it (each first 4 KiB write to a cluster copies the rest from the compressed golden), and
+// QEMU reads the clone back (qemu-img convert: QEMU's own reading of both images).
+void compressed_golden(const std::string& ctype) {
+  require_kvm();
+  if (shell_quiet("qemu-img --version") != 0) missing_component("qemu-img (qemu-utils) not installed");
+  const std::string dir = (std::filesystem::path("/var/tmp") / unique_name("hcnode-it-cq")).string();
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  const std::string raw = dir + "/golden.raw", golden = dir + "/golden.qcow2";
+  const std::string clone = dir + "/clone.qcow2", out = dir + "/clone.raw";
+  const auto source = half_pattern_disk();
+  write_file(raw, source);
+  REQUIRE(shell_quiet("qemu-img convert -c -f raw -O qcow2 -o compression_type=" + ctype + " " +
+                      raw + " " + golden) == 0);
+  // qemu-img check's statistics: "..., N% compressed clusters" with N > 0.
+  REQUIRE(shell_quiet("qemu-img check " + golden + " | grep -Eq '[1-9][0-9.]*% compressed clusters'") == 0);
+
+  // 1. The guest reads [1 MiB, 3 MiB) of the compressed golden image: the pattern halves
+  // match word for word, every zero half mismatches (32 clusters x 4096 words) and the first
+  // mismatch is the first zero half. (The probe reports that as a mismatch failure.)
+  {
+    VmmProcess vmm(vm_args("mode=write-verify verify-only=1 offset=1048576 bytes=2097152 bs=65536 depth=4 seed=7",
+                           {"uri=file:" + golden + ",format=qcow2,readonly=on"}));
+    auto rc = vmm.wait(120s);
+    INFO("stdout:\n" << vmm.stdout_text() << "\nstderr:\n" << vmm.stderr_text());
+    REQUIRE(rc.has_value());
+    auto wv = record(vmm.stdout_text(), "write_verify");
+    CHECK(wv["read_errors"] == "0");
+    CHECK(wv["mismatches"] == std::to_string((kHalfTo - kHalfFrom) / 65536 * 32768 / 8));
+    CHECK(std::stoull(wv["first_bad"], nullptr, 16) == kHalfFrom + 32768);
+  }
+  // 2. A clone (an overlay with the backing file named relative, as hcnode makes them); the
+  // guest writes 4 KiB blocks over the pattern-and-zero clusters and reads them back.
+  auto overlay = qcow2::format_new_image({kCompressedDisk, qcow2::kDefaultClusterBits, "golden.qcow2", "qcow2"});
+  REQUIRE(overlay.has_value());
+  write_file(clone, *overlay);
+  auto wv = record(run_probe("mode=write-verify offset=1572864 bytes=524288 bs=4096 depth=8 seed=9",
+                             {"uri=file:" + clone + ",format=qcow2"}), "write_verify");
+  CHECK(wv["mismatches"] == "0");
+  CHECK(wv["write_errors"] == "0");
+  CHECK(wv["read_errors"] == "0");
+  // 3. QEMU reads the clone: the golden bytes with the guest's pattern over what it wrote.
+  auto want = source;
+  for (uint64_t o = 1572864; o < 1572864 + 524288; o += 8) {
+    const uint64_t v = mix(9 ^ o);
+    std::memcpy(want.data() + o, &v, 8);
+  }
+  REQUIRE(shell_quiet("qemu-img convert -f qcow2 -O raw " + clone + " " + out) == 0);
+  const auto got = read_file(out);
+  REQUIRE(got.size() == want.size());
+  const auto diff = std::mismatch(got.begin(), got.end(), want.begin());
+  CHECK(diff.first == got.end());
+  CHECK(shell_quiet("qemu-img check -q -f qcow2 " + clone) == 0);
+  // The golden image was opened read-only: untouched.
+  CHECK(shell_quiet("qemu-img compare -q -f qcow2 -F raw " + golden + " " + raw) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("virtio-blk on a local file: probe write-verify, host reads the same bytes", "[kvm][blk][file]") {
@@ -552,4 +652,13 @@ TEST_CASE("virtio-blk on an RBD clone v2: parent data shows through and writes d
 TEST_CASE("virtio-blk on a qcow2 clone on Gluster: parent data shows through and writes diverge",
           "[kvm][blk][gluster][qcow2]") {
   clone_write_verify("gluster");
+}
+
+TEST_CASE("virtio-blk on a compressed qcow2 golden image (deflate) and a clone of it",
+          "[kvm][blk][file][qcow2][compressed]") {
+  compressed_golden("zlib");
+}
+TEST_CASE("virtio-blk on a compressed qcow2 golden image (zstd) and a clone of it",
+          "[kvm][blk][file][qcow2][compressed]") {
+  compressed_golden("zstd");
 }
