@@ -139,8 +139,14 @@ none_alive() {
 # stop_pids LABEL TIMEOUT_S PID...: SIGTERM all, wait up to TIMEOUT_S for them to exit,
 # then SIGKILL what is left and wait up to 10 s more. Returns 1 if any survives.
 stop_pids() {
-    local label=$1 timeout_s=$2 p left=()
+    local label=$1 timeout_s=$2 p left=() pids=()
     shift 2
+    # Only plain pids > 1: kill(1) takes 0 as our process group, -N as group N and -1 as every
+    # process we may signal (as root: all of them), and pid 1 is never ours to stop.
+    for p in "$@"; do
+        if [[ $p =~ ^[1-9][0-9]*$ && $p != 1 ]]; then pids+=("$p"); else warn "$label: not signalling '$p'"; fi
+    done
+    set -- "${pids[@]}"
     (( $# > 0 )) || return 0
     kill -TERM "$@" 2>/dev/null || true
     if ! wait_until "$timeout_s" 0.1 none_alive "$@"; then

@@ -7,9 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "base/unix_socket.hpp"
@@ -26,6 +28,14 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
+bool signal_pid(pid_t pid, int sig) {
+  if (pid <= 0) {
+    errno = EINVAL;
+    return false;
+  }
+  return ::kill(pid, sig) == 0;
+}
+
 std::string vmm_binary() { return HCNODE_VMM_BIN; }
 std::string probe_elf() { return HCNODE_PROBE_ELF_PATH; }
 
@@ -37,8 +47,12 @@ VmmProcess::VmmProcess(const std::vector<std::string>& args) {
   err_path_ = base + ".err";
   std::vector<std::string> argv_storage{vmm_binary()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  pid_ = ::fork();
-  if (pid_ == 0) {
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    // Without this check pid_ = -1 would reach kill() (every process) and waitpid() (any child).
+    throw std::system_error(errno, std::generic_category(), "fork for " + argv_storage[0]);
+  }
+  if (pid == 0) {
     int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, STDOUT_FILENO);
@@ -51,11 +65,12 @@ VmmProcess::VmmProcess(const std::vector<std::string>& args) {
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  pid_ = pid;
 }
 
 VmmProcess::~VmmProcess() {
   if (pid_ > 0 && !status_) {
-    ::kill(pid_, SIGKILL);
+    signal_pid(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
   std::filesystem::remove(out_path_);
@@ -81,7 +96,7 @@ std::optional<int> VmmProcess::wait(std::chrono::milliseconds timeout) {
   }
 }
 
-void VmmProcess::signal(int sig) { ::kill(pid_, sig); }
+bool VmmProcess::signal(int sig) { return !status_ && signal_pid(pid_, sig); }
 std::string VmmProcess::stdout_text() const { return slurp(out_path_); }
 std::string VmmProcess::stderr_text() const { return slurp(err_path_); }
 
