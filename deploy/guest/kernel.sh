@@ -18,6 +18,7 @@
 #   4. Otherwise our own all-built-in kernel from build-kernel.sh (Debian's linux-source-6.1 +
 #      kernel.fragment), cached by the hash of its inputs (first build ~6-7 min on 2 cores).
 # --pvm / --no-pvm override the host detection (also HCNODE_GUEST_PVM=1/0).
+# Exit status 3: no kernel here and the packages to build one are missing (build-kernel.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

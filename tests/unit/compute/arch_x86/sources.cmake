@@ -9,3 +9,7 @@ target_sources(hcnode_unit_tests PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/kernel_loader_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/real_kernels_test.cpp
 )
+# The probe guest is built by this project: the real-kernel test always has it.
+add_dependencies(hcnode_unit_tests probe-guest)
+set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/real_kernels_test.cpp APPEND PROPERTY
+  COMPILE_DEFINITIONS HCNODE_PROBE_ELF_PATH="${HCNODE_PROBE_ELF}")
