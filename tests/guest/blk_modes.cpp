@@ -639,6 +639,7 @@ namespace {
 struct Hostile {
     uint16_t q = 0;
     uint64_t case_ticks = 0;
+    uint64_t slice_ticks = 0;  // how often wait_case looks at the device status
     uint64_t check_sector = 0;
     uint64_t cases = 0;
     uint64_t checks_failed = 0;
@@ -680,9 +681,32 @@ bool check_alive(Hostile& h, const char* name) {
     return ok;
 }
 
+bool device_needs_reset() { return (g_drv.device().status() & virtio::kStatusNeedsReset) != 0; }
+
+// Waits for the case's chain to come back. A device either returns it or
+// gives up on the queue with DEVICE_NEEDS_RESET (virtio 1.2 2.1.2: "enters
+// an error state that a reset is needed"); both are outcomes and end the
+// wait at once. case_ms only bounds a device that does neither (a hang
+// guard, not a deadline a device has to meet: how fast it answers is no
+// property of the case).
+bool wait_case(const Hostile& h, virtio::Virtqueue& vq, virtio::Virtqueue::Used* used) {
+    const uint64_t deadline = cpu::rdtsc() + h.case_ticks;
+    for (;;) {
+        const uint64_t now = cpu::rdtsc();
+        const uint64_t until = deadline - now > h.slice_ticks ? now + h.slice_ticks : deadline;
+        if (vq.raw_poll(used, until) == virtio::Virtqueue::PollResult::kOk) {
+            return true;
+        }
+        if (device_needs_reset() || cpu::rdtsc() >= deadline) {
+            return false;
+        }
+    }
+}
+
 // Writes descs[0..n) to descriptors 0..n-1, publishes head 0, notifies,
-// waits case_ms, reports, recovers (reset + re-init when the chain did not
-// come back or the device wants a reset), then checks the device.
+// waits for the outcome (wait_case), reports, recovers (reset + re-init
+// when the chain did not come back or the device wants a reset), then
+// checks the device.
 void run_case(Hostile& h, const char* name, const virtio::VirtqDesc* descs, uint16_t n) {
     if (h.dead) {
         return;
@@ -701,10 +725,9 @@ void run_case(Hostile& h, const char* name, const virtio::VirtqDesc* descs, uint
     vq.raw_publish(0);
     vq.raw_notify();
     virtio::Virtqueue::Used used{};
-    const bool completed =
-        vq.raw_poll(&used, cpu::rdtsc() + h.case_ticks) == virtio::Virtqueue::PollResult::kOk;
+    const bool completed = wait_case(h, vq, &used);
     const uint8_t status = *static_cast<volatile uint8_t*>(&g_hstatus);
-    const bool needs_reset = (g_drv.device().status() & virtio::kStatusNeedsReset) != 0;
+    const bool needs_reset = device_needs_reset();
     bool reset = false;
     if (!completed || needs_reset) {
         reset = true;
@@ -736,7 +759,9 @@ void skip_case(Hostile& h, const char* name, const char* why) {
 
 uint8_t mode_hostile(const Cmdline& c, uint64_t khz) {
     uint64_t case_ms = 0, offset = 0;
-    if (!c.get_u64("case_ms", 500, &case_ms) || case_ms == 0 || case_ms > 600'000) {
+    // case_ms: the hang guard of one case (wait_case), far above any answer
+    // time (a device answers in microseconds; 10 s is generous under ASan).
+    if (!c.get_u64("case_ms", 10'000, &case_ms) || case_ms == 0 || case_ms > 600'000) {
         return bad_param(c, "bad-number", "case_ms");
     }
     if (!c.get_u64("offset", 0, &offset) || !sector_aligned(offset)) {
@@ -753,6 +778,7 @@ uint8_t mode_hostile(const Cmdline& c, uint64_t khz) {
     Hostile h;
     h.q = g_drv.queues() >= 2 ? 1 : 0;
     h.case_ticks = tsc::ms_to_ticks(case_ms, khz);
+    h.slice_ticks = tsc::ms_to_ticks(1, khz);
     h.check_sector = offset / kSectorSize;
     const uint64_t cap = g_drv.config().capacity;
     const uint16_t qsize = g_drv.queue_size(h.q);
@@ -874,10 +900,8 @@ uint8_t mode_hostile(const Cmdline& c, uint64_t khz) {
             vq.raw_publish_idx(static_cast<uint16_t>(vq.raw_avail_idx() + qsize + 5));
             vq.raw_notify();
             virtio::Virtqueue::Used used{};
-            const bool completed = vq.raw_poll(&used, cpu::rdtsc() + h.case_ticks) ==
-                                   virtio::Virtqueue::PollResult::kOk;
-            const bool needs_reset =
-                (g_drv.device().status() & virtio::kStatusNeedsReset) != 0;
+            const bool completed = wait_case(h, vq, &used);
+            const bool needs_reset = device_needs_reset();
             serial::emit(Record("hostile")
                              .word("case", "avail-jump")
                              .u("needs_reset", needs_reset ? 1 : 0)

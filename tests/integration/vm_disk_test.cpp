@@ -604,19 +604,28 @@ TEST_CASE("virtio-blk: two disks on two backends in one VM, described and counte
   CHECK(disks[1]["size"] == kDiskSize);
   // The rados client this VMM uses: what fencing will blocklist.
   CHECK(describe["result"]["storage"]["rados_client_address"].get<std::string>().find(":0/") != std::string::npos);
-  // Counters move while the guest runs.
+  // Counters move while the guest runs: reads and writes counted, no count asked of a time
+  // span (how many I/Os fit in the guest's 4 s is speed, not correctness; 60 s is only the hang
+  // guard of the polling).
   nlohmann::json disk_stats;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline) {
     auto stats = control_request(sock, R"({"cmd":"stats"})");
     if (!stats.is_object() || stats["ok"] != true) break;
     disk_stats = stats["result"]["disks"];
-    if (disk_stats[1]["ops"]["write"].get<uint64_t>() > 100) break;
-    std::this_thread::sleep_for(100ms);
+    // Requests are counted when the device takes them and timed when they complete: wait
+    // for both, each of which only grows.
+    if (disk_stats[1]["ops"]["write"].get<uint64_t>() > 0 && disk_stats[1]["ops"]["read"].get<uint64_t>() > 0 &&
+        disk_stats[1]["latency_us"]["p50"].get<double>() > 0) {
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
   }
   REQUIRE(disk_stats.is_array());
-  CHECK(disk_stats[1]["ops"]["write"].get<uint64_t>() > 100);
-  CHECK(disk_stats[1]["ops"]["read"].get<uint64_t>() > 100);
+  const uint64_t seen_writes = disk_stats[1]["ops"]["write"].get<uint64_t>();
+  const uint64_t seen_reads = disk_stats[1]["ops"]["read"].get<uint64_t>();
+  CHECK(seen_writes > 0);
+  CHECK(seen_reads > 0);
   CHECK(disk_stats[1]["errors"] == 0);
   CHECK(disk_stats[1]["latency_us"]["p50"].get<double>() > 0);
   CHECK(disk_stats[0]["ops"]["write"] == 0);  // the other disk: untouched
@@ -626,7 +635,9 @@ TEST_CASE("virtio-blk: two disks on two backends in one VM, described and counte
   CHECK(*rc == 0);
   auto io = record(vmm.stdout_text(), "io");
   CHECK(io["errors"] == "0");
-  CHECK(std::stoull(io["ops"]) > 0);
+  // The guest counts every request it saw completed, and drains them all before it reports:
+  // what the VMM had counted mid-run is part of that.
+  CHECK(std::stoull(io["ops"]) >= seen_reads + seen_writes);
 }
 
 TEST_CASE("hcnode-vmm refuses a disk it cannot open with exit status 8 and names it", "[kvm][blk]") {
