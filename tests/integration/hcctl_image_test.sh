@@ -313,7 +313,7 @@ for pool in rbd gluster; do
     cp "$work/out" "$work/ls.json"
     run -o json image ls --all "$pool"
     cp "$work/out" "$work/ls-all.json"
-    complete=0 incomplete=0 absent=0
+    complete=0 incomplete=0 absent=0 misfits=0
     for i in "${!delays[@]}"; do
         name=$tag-k$i
         run -o json image info "$pool/$name"
@@ -323,6 +323,7 @@ for pool in rbd gluster; do
                 absent=$((absent + 1))
             else
                 bad "$pool: killed clone $name" "listed by ls --all, but info fails: $(cat "$work/err")"
+                misfits=$((misfits + 1))
             fi
             continue
         fi
@@ -343,10 +344,17 @@ sys.exit(0 if ok else 1)' "$work/out" "$work/ls.json" "$work/ls-all.json" "$name
             if [[ $why == complete ]]; then complete=$((complete + 1)); else incomplete=$((incomplete + 1)); fi
         else
             bad "$pool: killed clone $name" "$why"
+            misfits=$((misfits + 1))
         fi
         expect_ok "$pool: rm killed clone $name ($why)" image rm "$pool/$name"
     done
-    ok "$pool: ${#delays[@]} killed clones: $complete complete, $incomplete incomplete, $absent absent; none half-made and valid"
+    # The summary passes only on what the loop found: every clone classified, none misfit.
+    summary="${#delays[@]} killed clones: $complete complete, $incomplete incomplete, $absent absent"
+    if ((misfits == 0 && complete + incomplete + absent == ${#delays[@]})); then
+        ok "$pool: $summary; none half-made and valid"
+    else
+        bad "$pool: $summary" "$misfits half-made or misreported (listed above)"
+    fi
     # Leftovers a kill may leave besides (file pools: the clone's temporary) go with purge.
     expect_ok "$pool: purge --min-age 0" image purge "$pool" --min-age 0
     expect_ok "$pool: ls --all after purge" -o json image ls --all "$pool" &&
