@@ -24,6 +24,7 @@
 #include <catch2/catch.hpp>
 
 #include "blockdev/open_backend.hpp"
+#include "blockdev/qcow2/qcow2_check.hpp"
 #include "blockdev/qcow2/qcow2_format.hpp"
 #include "blockdev/sync_disk.hpp"
 #include "tests/integration/requirements.hpp"
@@ -284,6 +285,17 @@ void compressed_interop(const std::string& dir, const std::string& ctype) {
   const double percent = compressed_percent(image);
   INFO(image << ": " << percent << "% compressed clusters");
   REQUIRE(percent > 10);  // most clusters are compressed, the random ones are not
+  // hcnode's checker counts compressed references as QEMU does: QEMU's fresh image is clean
+  // for both (qemu-img check exit 0; check_image: no errors, no leaks).
+  REQUIRE(shell("qemu-img check -q -f qcow2 " + image) == 0);
+  {
+    auto d = disk_of(open(sessions, "file:" + image, false));
+    auto report = blockdev::qcow2::check_image(d);
+    REQUIRE(report.has_value());
+    for (const auto& p : report->problems) UNSCOPED_INFO(p);
+    CHECK(report->clean());
+    CHECK(report->data_clusters > 0);
+  }
 
   // Every byte as in the raw file, read in the 4 MiB chunks an import uses.
   {
