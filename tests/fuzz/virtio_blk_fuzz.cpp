@@ -10,6 +10,20 @@
 // written. Then the request is "performed" through the returned host pointers (IN data and the
 // status byte written, OUT data read), so ASan catches any pointer outside the fake guest RAM.
 //
+// What the model knows, and from where:
+//   - the spec's numbers and layouts (request types, status values, the 16-byte header and
+//     segment, 512-byte sectors, descriptor flags, ring layout) are transcribed below in
+//     namespace `spec` from the spec text, not included from the device's blk_spec.hpp;
+//   - the chain: the model walks the descriptors in guest memory itself (2.7.5, 2.7.5.3), from
+//     the head it reads in the available ring at its own count of popped chains (2.7.6), and
+//     in structured mode also checks the walk against the buffers the driver side built, when
+//     nothing overwrote their descriptors; readable and writable byte counts, the status byte
+//     and the data views come from that walk, never from the queue's DescriptorChain (which is
+//     only compared with it);
+//   - where the spec leaves the device's answer open, hcnode's documented choices:
+//     namespace `choice` in compute/devices/virtio_blk/blk_spec.hpp (the only thing the model
+//     takes from that header), and the list of unnumbered choices above it.
+//
 // Input: a 16-byte header, then either a structured program or a raw RAM image.
 //   byte 0    features/limits: bit 0 VIRTIO_F_INDIRECT_DESC, 1 VIRTIO_F_EVENT_IDX, 2 raw mode,
 //             3 read-only, 4 DISCARD, 5 WRITE_ZEROES, 6 small max_segments, 7 huge capacity
@@ -36,20 +50,32 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "compute/devices/virtio_blk/blk_request.hpp"
-#include "compute/devices/virtio_blk/blk_spec.hpp"
-#include "compute/virtio/constants.hpp"
+#include "compute/devices/virtio_blk/blk_spec.hpp"  // only its namespace `choice`
 #include "compute/virtio/split_queue.hpp"
 #include "tests/fakes/fake_guest_memory.hpp"
 #include "tests/fakes/mock_split_queue.hpp"
 
-using namespace hcnode::compute::virtio;
-using namespace hcnode::compute::virtio::blk;
+// The code under test and its interface types; no constants (those come from `spec` below).
+using hcnode::compute::virtio::Buffer;
+using hcnode::compute::virtio::ChainResult;
+using hcnode::compute::virtio::DescriptorChain;
+using hcnode::compute::virtio::QueueConfig;
+using hcnode::compute::virtio::SplitQueue;
+using hcnode::compute::virtio::VirtqDescriptor;
+using hcnode::compute::virtio::blk::BlkFailure;
+using hcnode::compute::virtio::blk::BlkLimits;
+using hcnode::compute::virtio::blk::BlkOp;
+using hcnode::compute::virtio::blk::BlkRequest;
+using hcnode::compute::virtio::blk::parse_blk_request;
+using hcnode::compute::virtio::blk::ParseResult;
 using hcnode::testing::FakeGuestMemory;
 using hcnode::testing::MockSplitQueue;
+namespace choice = hcnode::compute::virtio::blk::choice;
 
 #define FUZZ_CHECK(cond)                                                               \
   do {                                                                                 \
@@ -100,38 +126,162 @@ FakeGuestMemory& fresh_ram(uint64_t size, uint64_t base) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reference model of 5.2.6, independent of blk_request.cpp.
+// The spec's numbers, transcribed from virtio 1.2 for the model (and the driver side). Not
+// taken from the device's headers: the model is checked against the parser, so it must not
+// share the parser's transcription of the spec.
+namespace spec {
+// 2.7.5 struct virtq_desc { le64 addr; le32 len; le16 flags; le16 next; }
+constexpr uint64_t kDescSize = 16;
+constexpr uint16_t kDescNext = 1;      // VIRTQ_DESC_F_NEXT
+constexpr uint16_t kDescWrite = 2;     // VIRTQ_DESC_F_WRITE: device-writable
+constexpr uint16_t kDescIndirect = 4;  // VIRTQ_DESC_F_INDIRECT (2.7.5.3)
+// 2.7.6 struct virtq_avail { le16 flags; le16 idx; le16 ring[size]; le16 used_event; }
+constexpr uint64_t kAvailRing = 4;
+constexpr uint16_t kAvailNoInterrupt = 1;  // VIRTQ_AVAIL_F_NO_INTERRUPT
+// 2.7.8 struct virtq_used { le16 flags; le16 idx; struct { le32 id; le32 len; } ring[size]; }
+constexpr uint64_t kUsedIdx = 2;
+constexpr uint64_t kUsedRing = 4;
+constexpr uint64_t kUsedElem = 8;
+// 6 "Reserved Feature Bits"
+constexpr uint64_t kFIndirectDesc = 1ull << 28;  // VIRTIO_F_INDIRECT_DESC
+constexpr uint64_t kFEventIdx = 1ull << 29;      // VIRTIO_F_EVENT_IDX
 
-// Byte `pos` of the concatenation of `buffers` (the caller knows it exists).
-uint8_t chain_byte(const FakeGuestMemory& mem, std::span<const Buffer> buffers, uint64_t pos) {
-  for (const Buffer& b : buffers) {
-    if (pos < b.len) {
-      auto s = mem.slice(b.gpa + pos, 1);
-      FUZZ_CHECK(s.has_value());
-      return (*s)[0];
+// 5.2.6 struct virtio_blk_req { le32 type; le32 reserved; le64 sector; u8 data[]; u8 status; }
+constexpr uint64_t kReqType = 0;
+constexpr uint64_t kReqSector = 8;
+constexpr uint64_t kReqHeader = 16;  // type, reserved, sector
+constexpr uint32_t kTIn = 0;         // VIRTIO_BLK_T_IN
+constexpr uint32_t kTOut = 1;        // VIRTIO_BLK_T_OUT
+constexpr uint32_t kTFlush = 4;      // VIRTIO_BLK_T_FLUSH
+constexpr uint32_t kTGetId = 8;      // VIRTIO_BLK_T_GET_ID
+constexpr uint32_t kTGetLifetime = 10;
+constexpr uint32_t kTDiscard = 11;
+constexpr uint32_t kTWriteZeroes = 13;
+constexpr uint32_t kTSecureErase = 14;
+constexpr uint8_t kSOk = 0;      // VIRTIO_BLK_S_OK
+constexpr uint8_t kSIoErr = 1;   // VIRTIO_BLK_S_IOERR: "device or driver error"
+constexpr uint8_t kSUnsupp = 2;  // VIRTIO_BLK_S_UNSUPP: "a request unsupported by device"
+// "The sector number indicates the offset (multiplied by 512)"
+constexpr uint64_t kSector = 512;
+// struct virtio_blk_discard_write_zeroes { le64 sector; le32 num_sectors; le32 flags; }, with
+// flags bit 0 `unmap` and 31 reserved bits.
+constexpr uint64_t kSegSize = 16;
+constexpr uint64_t kSegSector = 0;
+constexpr uint64_t kSegNumSectors = 8;
+constexpr uint64_t kSegFlags = 12;
+constexpr uint32_t kSegUnmap = 1;
+}  // namespace spec
+
+// ---------------------------------------------------------------------------------------------
+// Reference model of 5.2.6, independent of blk_request.cpp and of walk_chain.
+
+// Little-endian `bytes`-byte value at guest address `gpa` (inside RAM: the caller checked).
+uint64_t ram_le(const FakeGuestMemory& mem, uint64_t gpa, int bytes) {
+  auto s = mem.slice(gpa, static_cast<uint64_t>(bytes));
+  FUZZ_CHECK(s.has_value());
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | (*s)[static_cast<size_t>(i)];
+  return v;
+}
+
+struct Piece {
+  uint64_t gpa = 0;
+  uint64_t len = 0;
+  bool writable = false;
+  bool operator==(const Piece&) const = default;
+};
+
+// The chain as the model sees it: its pieces in order, device-readable ones first.
+struct ModelChain {
+  std::vector<Piece> pieces;
+  size_t nread = 0;
+  uint64_t rbytes = 0;  // device-readable bytes
+  uint64_t wbytes = 0;  // device-writable bytes
+  std::span<const Piece> readable() const { return {pieces.data(), nread}; }
+  std::span<const Piece> writable() const { return std::span<const Piece>(pieces).subspan(nread); }
+};
+
+// Walks the descriptor chain at `head` in guest memory as 2.7.5 defines it, for a chain the
+// queue accepted (so every rule it relies on must hold; each is checked, a violation means the
+// queue accepted a chain the spec gives no meaning to).
+ModelChain model_walk(const FakeGuestMemory& mem, uint64_t desc_table, uint16_t qsize,
+                      uint16_t head) {
+  ModelChain c;
+  uint64_t table = desc_table;
+  uint64_t entries = qsize;
+  uint64_t index = head;
+  uint64_t hops = 0;
+  bool in_indirect = false;
+  for (;;) {
+    FUZZ_CHECK(index < entries);    // `next` indexes the same table
+    FUZZ_CHECK(++hops <= entries);  // "loops in the descriptor chain are forbidden" (2.7.5.2)
+    const uint64_t at = table + spec::kDescSize * index;
+    const uint64_t addr = ram_le(mem, at, 8);
+    const uint64_t len = ram_le(mem, at + 8, 4);
+    const auto flags = static_cast<uint16_t>(ram_le(mem, at + 12, 2));
+    const auto next = static_cast<uint16_t>(ram_le(mem, at + 14, 2));
+    if ((flags & spec::kDescIndirect) != 0) {
+      // 2.7.5.3: a table of len/16 descriptors, chained from its first; not nested, not with
+      // NEXT (2.7.5.3.1); the WRITE flag of this descriptor is ignored (2.7.5.3.2).
+      FUZZ_CHECK(!in_indirect && (flags & spec::kDescNext) == 0);
+      FUZZ_CHECK(len > 0 && len % spec::kDescSize == 0);
+      table = addr;
+      entries = len / spec::kDescSize;
+      index = 0;
+      hops = 0;
+      in_indirect = true;
+      continue;
     }
+    FUZZ_CHECK(mem.slice(addr, len).has_value());
+    const bool writable = (flags & spec::kDescWrite) != 0;
+    // 2.7.4: device-writable elements after every device-readable one.
+    FUZZ_CHECK(writable || c.nread == c.pieces.size());
+    c.pieces.push_back(Piece{addr, len, writable});
+    if (writable) {
+      c.wbytes += len;
+    } else {
+      ++c.nread;
+      c.rbytes += len;
+    }
+    if ((flags & spec::kDescNext) == 0) return c;
+    index = next;
+  }
+}
+
+bool same_pieces(const ModelChain& c, const std::vector<Buffer>& buffers) {
+  if (c.pieces.size() != buffers.size()) return false;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    if (c.pieces[i] != Piece{buffers[i].gpa, buffers[i].len, buffers[i].writable}) return false;
+  }
+  return true;
+}
+
+// Byte `pos` of the concatenation of `pieces` (the caller knows it exists).
+uint8_t chain_byte(const FakeGuestMemory& mem, std::span<const Piece> pieces, uint64_t pos) {
+  for (const Piece& b : pieces) {
+    if (pos < b.len) return static_cast<uint8_t>(ram_le(mem, b.gpa + pos, 1));
     pos -= b.len;
   }
   FUZZ_CHECK(false);
   return 0;
 }
 
-uint64_t chain_le(const FakeGuestMemory& mem, std::span<const Buffer> buffers, uint64_t pos,
+uint64_t chain_le(const FakeGuestMemory& mem, std::span<const Piece> pieces, uint64_t pos,
                   int bytes) {
   uint64_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) {
-    v = (v << 8) | chain_byte(mem, buffers, pos + i);
+    v = (v << 8) | chain_byte(mem, pieces, pos + static_cast<uint64_t>(i));
   }
   return v;
 }
 
-// Host views of [lo, lo + len) of the concatenation of `buffers`, non-empty pieces only.
-std::vector<iovec> reference_views(const FakeGuestMemory& mem, std::span<const Buffer> buffers,
+// Host views of [lo, lo + len) of the concatenation of `pieces`, non-empty pieces only.
+std::vector<iovec> reference_views(const FakeGuestMemory& mem, std::span<const Piece> pieces,
                                    uint64_t lo, uint64_t len) {
   std::vector<iovec> views;
   const uint64_t hi = lo + len;
   uint64_t start = 0;
-  for (const Buffer& b : buffers) {
+  for (const Piece& b : pieces) {
     const uint64_t end = start + b.len;
     const uint64_t a = std::max(start, lo);
     const uint64_t z = std::min(end, hi);
@@ -153,11 +303,11 @@ bool same_views(const std::vector<iovec>& a, const std::vector<iovec>& b) {
   return true;
 }
 
-// Do the chain's buffers occupy pairwise disjoint guest memory? (A guest may alias them; then
+// Do the chain's pieces occupy pairwise disjoint guest memory? (A guest may alias them; then
 // "the status byte is not inside a data buffer" is the guest's own doing and not checked.)
-bool disjoint_buffers(const DescriptorChain& chain) {
+bool disjoint_pieces(const ModelChain& c) {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (const Buffer& b : chain.buffers) {
+  for (const Piece& b : c.pieces) {
     if (b.len > 0) ranges.emplace_back(b.gpa, b.gpa + b.len);
   }
   std::sort(ranges.begin(), ranges.end());
@@ -167,22 +317,23 @@ bool disjoint_buffers(const DescriptorChain& chain) {
   return true;
 }
 
+// 5.2.6.1: "A driver MUST NOT submit a request which would cause a read or write beyond
+// capacity" (computed in 128 bits: sector is any le64).
 bool past_capacity(uint64_t sector, uint64_t len, uint64_t capacity) {
-  return static_cast<unsigned __int128>(sector) * kSectorSize + len > capacity;
+  return static_cast<unsigned __int128>(sector) * spec::kSector + len > capacity;
 }
-
-constexpr unsigned kIoErrBit = 1u << kStatusIoErr;
-constexpr unsigned kUnsuppBit = 1u << kStatusUnsupp;
 
 // -DHCNODE_FUZZ_STATS: count outcomes and print them at exit (is the fuzzer reaching the
 // success paths of every request type?). Off in the fuzzing builds.
 #ifdef HCNODE_FUZZ_STATS
 struct Stats {
-  unsigned long ok[6] = {}, fail[3] = {}, chain_errors = 0;
+  unsigned long ok[6] = {}, fail[3] = {}, chain_errors = 0, built_checked = 0;
   ~Stats() {
     std::fprintf(stderr, "stats: ok read=%lu write=%lu flush=%lu get-id=%lu discard=%lu "
-                 "write-zeroes=%lu; failed ioerr=%lu unsupp=%lu; chain errors %lu\n",
-                 ok[0], ok[1], ok[2], ok[3], ok[4], ok[5], fail[1], fail[2], chain_errors);
+                 "write-zeroes=%lu; failed ioerr=%lu unsupp=%lu; chain errors %lu; walks "
+                 "checked against the built buffers %lu\n",
+                 ok[0], ok[1], ok[2], ok[3], ok[4], ok[5], fail[1], fail[2], chain_errors,
+                 built_checked);
   }
 } stats;
 #define FUZZ_STAT(expr) (stats.expr)
@@ -191,14 +342,14 @@ struct Stats {
 #endif
 
 // Checks one parse against the reference model. Returns the used length to report.
-uint32_t check_parse(const FakeGuestMemory& mem, const DescriptorChain& chain,
-                     const BlkLimits& limits, const ParseResult& result, const BlkRequest& req) {
+uint32_t check_parse(const FakeGuestMemory& mem, const ModelChain& chain, const BlkLimits& limits,
+                     const ParseResult& result, const BlkRequest& req) {
   const auto* ram_lo = static_cast<const uint8_t*>(mem.slice(mem.base(), 0)->data());
   const auto* ram_hi = ram_lo + mem.ram_size();
-  const uint64_t rbytes = chain.readable_bytes;
-  const uint64_t wbytes = chain.writable_bytes;
+  const uint64_t rbytes = chain.rbytes;
+  const uint64_t wbytes = chain.wbytes;
 
-  // The status byte: the last byte of the last non-empty writable buffer.
+  // The status byte: "the final byte of the last writable buffer" — of the last non-empty one.
   uint8_t* exp_status = nullptr;
   for (auto it = chain.writable().rbegin(); it != chain.writable().rend(); ++it) {
     if (it->len > 0) {
@@ -211,14 +362,14 @@ uint32_t check_parse(const FakeGuestMemory& mem, const DescriptorChain& chain,
   if (!result) {
     const BlkFailure& f = result.error();
     FUZZ_CHECK(f.status == exp_status);
-    FUZZ_CHECK(f.code == kStatusIoErr || f.code == kStatusUnsupp);
+    FUZZ_CHECK(f.code == spec::kSIoErr || f.code == spec::kSUnsupp);
     FUZZ_CHECK(!f.reason.empty());
   } else {
     FUZZ_CHECK(req.status == exp_status);
     FUZZ_CHECK(req.status != nullptr);
     FUZZ_CHECK(req.used_len_ok >= 1 && req.used_len_ok <= wbytes);
     FUZZ_CHECK(req.iov.size() <= limits.max_segments);
-    const bool disjoint = disjoint_buffers(chain);
+    const bool disjoint = disjoint_pieces(chain);
     uint64_t iov_total = 0;
     for (const iovec& v : req.iov) {
       const auto* b = static_cast<const uint8_t*>(v.iov_base);
@@ -242,7 +393,7 @@ uint32_t check_parse(const FakeGuestMemory& mem, const DescriptorChain& chain,
         break;
     }
     if (req.op != BlkOp::kFlush && req.op != BlkOp::kGetId) {
-      FUZZ_CHECK(req.offset % kSectorSize == 0);
+      FUZZ_CHECK(req.offset % spec::kSector == 0);
       FUZZ_CHECK(req.offset <= limits.capacity_bytes &&
                  req.length <= limits.capacity_bytes - req.offset);
     }
@@ -256,74 +407,101 @@ uint32_t check_parse(const FakeGuestMemory& mem, const DescriptorChain& chain,
     FUZZ_CHECK(to_string(req.op) != std::string_view("unknown"));
   }
 
-  // Which rules does the request break, and what must a success look like?
+  // Which rules does the request break (a bit per status one of them asks for), and what must
+  // a success look like? Statuses: the spec's where it gives one; IOERR for the driver errors
+  // it gives none for ("VIRTIO_BLK_S_IOERR for device or driver error", 5.2.6); `choice::`
+  // where blk_spec.hpp documents hcnode's answer to what the spec leaves open.
   unsigned broken = 0;
+  auto breaks = [&](uint8_t status) { broken |= 1u << status; };
   BlkOp op = BlkOp::kFlush;
   uint64_t offset = 0, length = 0;
-  uint32_t used = 1;
+  uint64_t written = 0;  // data bytes the device writes on success
   bool unmap = false;
   std::vector<iovec> views;
-  if (wbytes == 0 || rbytes < kHeaderSize) {
-    broken |= kIoErrBit;
+  if (wbytes == 0) {
+    breaks(spec::kSIoErr);  // no status byte: nothing to report (choice list: used length 0)
+  } else if (rbytes < spec::kReqHeader) {
+    breaks(spec::kSIoErr);  // not even the header: a driver error
   } else {
-    const auto type = static_cast<uint32_t>(chain_le(mem, chain.readable(), 0, 4));
-    const uint64_t sector = chain_le(mem, chain.readable(), 8, 8);
-    const uint64_t payload = rbytes - kHeaderSize;
+    const auto type = static_cast<uint32_t>(chain_le(mem, chain.readable(), spec::kReqType, 4));
+    const uint64_t sector = chain_le(mem, chain.readable(), spec::kReqSector, 8);
+    const uint64_t payload = rbytes - spec::kReqHeader;  // readable bytes after the header
+    const uint64_t in_data = wbytes - 1;                 // writable bytes before the status
     switch (type) {
-      case kTypeIn:
-      case kTypeOut: {
-        const bool write = type == kTypeOut;
+      case spec::kTIn:
+      case spec::kTOut: {
+        const bool write = type == spec::kTOut;
         op = write ? BlkOp::kWrite : BlkOp::kRead;
-        length = write ? payload : wbytes - 1;
-        views = write ? reference_views(mem, chain.readable(), kHeaderSize, length)
+        // OUT: data[] follows the header (readable); IN: data[] precedes the status (writable).
+        length = write ? payload : in_data;
+        views = write ? reference_views(mem, chain.readable(), spec::kReqHeader, length)
                       : reference_views(mem, chain.writable(), 0, length);
-        if (write && limits.read_only) broken |= kIoErrBit;
-        if (length % kSectorSize != 0) broken |= kIoErrBit;
-        if (past_capacity(sector, length, limits.capacity_bytes)) broken |= kIoErrBit;
-        if (length >= UINT32_MAX) broken |= kIoErrBit;
-        if (views.size() > limits.max_segments) broken |= kIoErrBit;
-        offset = sector * kSectorSize;
-        used = write ? 1 : static_cast<uint32_t>(length + 1);
+        if (write && limits.read_only) breaks(spec::kSIoErr);              // 5.2.6.2
+        if (length % spec::kSector != 0) breaks(spec::kSIoErr);            // 5.2.6.1
+        if (past_capacity(sector, length, limits.capacity_bytes)) breaks(spec::kSIoErr);
+        if (length > choice::kMaxDataBytes) breaks(spec::kSIoErr);
+        if (views.size() > limits.max_segments) breaks(spec::kSIoErr);     // over seg_max
+        offset = sector * spec::kSector;
+        written = write ? 0 : length;
         break;
       }
-      case kTypeFlush:
-        op = BlkOp::kFlush;
+      case spec::kTFlush:
+        op = BlkOp::kFlush;  // sector and data ignored (choice list)
         break;
-      case kTypeGetId:
+      case spec::kTGetId:
         op = BlkOp::kGetId;
-        length = std::min<uint64_t>(wbytes - 1, kIdBytes);
+        length = choice::get_id_bytes(in_data);
         views = reference_views(mem, chain.writable(), 0, length);
-        if (views.size() > limits.max_segments) broken |= kIoErrBit;
-        used = static_cast<uint32_t>(length + 1);
+        if (views.size() > limits.max_segments) breaks(spec::kSIoErr);
+        written = length;
         break;
-      case kTypeDiscard:
-      case kTypeWriteZeroes: {
-        const bool discard = type == kTypeDiscard;
+      case spec::kTDiscard:
+      case spec::kTWriteZeroes: {
+        const bool discard = type == spec::kTDiscard;
         op = discard ? BlkOp::kDiscard : BlkOp::kWriteZeroes;
-        if (!(discard ? limits.discard : limits.write_zeroes)) broken |= kUnsuppBit;
-        if (limits.read_only) broken |= kIoErrBit;
-        if (payload != kRangeSegmentSize) {
-          broken |= kUnsuppBit;
-        } else {
-          const uint64_t seg_sector = chain_le(mem, chain.readable(), kHeaderSize, 8);
+        if (!(discard ? limits.discard : limits.write_zeroes)) {
+          breaks(choice::kRangeNotNegotiatedStatus);
+        }
+        if (choice::kRangeRequestsAreWrites && limits.read_only) breaks(spec::kSIoErr);
+        // "The data used for discard ... or write zeroes commands consists of one or more
+        // segments", at most max_*_seg of them (we offer choice::kMaxRangeSegments).
+        const uint64_t segments = payload / spec::kSegSize;
+        if (payload % spec::kSegSize != 0 || segments == 0 ||
+            segments > choice::kMaxRangeSegments) {
+          breaks(choice::kBadRangeSegmentsStatus);
+          break;
+        }
+        for (uint64_t i = 0; i < segments; ++i) {
+          const uint64_t seg = spec::kReqHeader + i * spec::kSegSize;
+          const uint64_t seg_sector = chain_le(mem, chain.readable(), seg + spec::kSegSector, 8);
           const auto seg_sectors =
-              static_cast<uint32_t>(chain_le(mem, chain.readable(), kHeaderSize + 8, 4));
+              static_cast<uint32_t>(chain_le(mem, chain.readable(), seg + spec::kSegNumSectors, 4));
           const auto flags =
-              static_cast<uint32_t>(chain_le(mem, chain.readable(), kHeaderSize + 12, 4));
-          if (flags > kRangeFlagUnmap || (discard && flags != 0)) broken |= kUnsuppBit;
+              static_cast<uint32_t>(chain_le(mem, chain.readable(), seg + spec::kSegFlags, 4));
+          // 5.2.6.2: UNSUPP "if any unknown flag is set", and for `unmap` on a discard.
+          if ((flags & ~spec::kSegUnmap) != 0) breaks(spec::kSUnsupp);
+          if (discard && (flags & spec::kSegUnmap) != 0) breaks(spec::kSUnsupp);
+          // 5.2.4: max_*_sectors is the most "for one segment".
           if (seg_sectors > (discard ? limits.max_discard_sectors
                                      : limits.max_write_zeroes_sectors)) {
-            broken |= kIoErrBit;
+            breaks(spec::kSIoErr);
           }
-          length = uint64_t{seg_sectors} * kSectorSize;
-          if (past_capacity(seg_sector, length, limits.capacity_bytes)) broken |= kIoErrBit;
-          offset = seg_sector * kSectorSize;
-          unmap = flags == kRangeFlagUnmap;
+          if (past_capacity(seg_sector, uint64_t{seg_sectors} * spec::kSector,
+                            limits.capacity_bytes)) {
+            breaks(spec::kSIoErr);
+          }
+          if (i == 0) {
+            // BlkRequest carries one range, which the choice of one segment allows.
+            static_assert(choice::kMaxRangeSegments == 1);
+            offset = seg_sector * spec::kSector;
+            length = uint64_t{seg_sectors} * spec::kSector;
+            unmap = (flags & spec::kSegUnmap) != 0;
+          }
         }
         break;
       }
       default:
-        broken |= kUnsuppBit;
+        breaks(spec::kSUnsupp);  // not a type this device supports (choice list)
         break;
     }
   }
@@ -333,13 +511,14 @@ uint32_t check_parse(const FakeGuestMemory& mem, const DescriptorChain& chain,
     FUZZ_CHECK(broken != 0);
     FUZZ_CHECK((broken & (1u << result.error().code)) != 0);
     FUZZ_STAT(fail[result.error().code]++);
-    return exp_status != nullptr ? 1 : 0;
+    return exp_status != nullptr ? 1 : 0;  // a failure writes only its status byte (choice list)
   }
   FUZZ_STAT(ok[static_cast<int>(req.op)]++);
   FUZZ_CHECK(broken == 0);
   FUZZ_CHECK(req.op == op);
   FUZZ_CHECK(req.offset == offset && req.length == length);
-  FUZZ_CHECK(req.used_len_ok == used);
+  // Used length: the data the device writes plus the status byte (choice list, 2.7.8).
+  FUZZ_CHECK(req.used_len_ok == written + 1);
   FUZZ_CHECK(req.unmap == unmap);
   FUZZ_CHECK(same_views(req.iov, views));
   return req.used_len_ok;
@@ -356,23 +535,45 @@ struct Device {
   BlkRequest req;  // reused across requests, like the device does
   uint8_t action;
   uint32_t sink = 0;
+  // The model's own count of chains taken from the available ring (2.7.6).
+  uint16_t model_avail = 0;
+  // Structured mode: the buffers the driver side built for a head, while nothing has
+  // overwritten their descriptors (see run_structured).
+  std::vector<std::optional<std::vector<Buffer>>> built{};
 
   uint8_t next_action() {
     action = static_cast<uint8_t>(action * 33 + 17);
     return action;
   }
 
-  void check_used_elem(uint16_t head, uint32_t len) {
-    const uint16_t idx = queue.next_used();
-    const uint64_t elem = config.used_ring + 4 + 8ull * ((idx - 1) & (config.size - 1));
-    FUZZ_CHECK(mem.read_obj<uint16_t>(config.used_ring + 2).value() == idx);
-    FUZZ_CHECK(mem.read_obj<uint32_t>(elem).value() == head);
-    FUZZ_CHECK(mem.read_obj<uint32_t>(elem + 4).value() == len);
+  // The head of the next chain: ring[model_avail % size] of the available ring (2.7.6).
+  uint16_t take_model_head() {
+    const uint64_t slot = model_avail & (config.size - 1);
+    ++model_avail;
+    return static_cast<uint16_t>(ram_le(mem, config.avail_ring + spec::kAvailRing + 2 * slot, 2));
   }
 
-  void complete(const DescriptorChain& chain) {
+  void check_used_elem(uint16_t head, uint32_t len) {
+    const uint16_t idx = queue.next_used();
+    const uint64_t elem =
+        config.used_ring + spec::kUsedRing + spec::kUsedElem * ((idx - 1) & (config.size - 1));
+    FUZZ_CHECK(ram_le(mem, config.used_ring + spec::kUsedIdx, 2) == idx);
+    FUZZ_CHECK(ram_le(mem, elem, 4) == head);
+    FUZZ_CHECK(ram_le(mem, elem + 4, 4) == len);
+  }
+
+  void complete(const DescriptorChain& chain, uint16_t head) {
+    // The model's view of the chain: its own walk of the descriptors, which the queue's walk
+    // and (when known) the driver side's buffers must agree with.
+    const ModelChain model = model_walk(mem, config.desc_table, config.size, head);
+    FUZZ_CHECK(same_pieces(model, chain.buffers));
+    if (head < built.size() && built[head]) {
+      FUZZ_CHECK(same_pieces(model, *built[head]));
+      FUZZ_STAT(built_checked++);
+    }
+    if (head < built.size()) built[head].reset();
     auto result = parse_blk_request(mem, chain, limits, req);
-    const uint32_t used_len = check_parse(mem, chain, limits, result, req);
+    const uint32_t used_len = check_parse(mem, model, limits, result, req);
     if (result) {
       // Perform the request through the host pointers the parser handed out.
       for (const iovec& v : req.iov) {
@@ -384,7 +585,7 @@ struct Device {
           std::memset(p, 0x5A, v.iov_len);
         }
       }
-      *req.status = kStatusOk;
+      *req.status = spec::kSOk;
     } else if (result.error().status != nullptr) {
       *result.error().status = result.error().code;
     }
@@ -420,11 +621,13 @@ struct Device {
         }
         chain = std::move(second);
       }
+      const uint16_t head = take_model_head();
       if (chain) {
-        FUZZ_CHECK(chain->head < config.size);
-        complete(*chain);
+        FUZZ_CHECK(chain->head == head);
+        complete(*chain, head);
       } else {
-        FUZZ_CHECK(chain.error().head < config.size);
+        FUZZ_CHECK(chain.error().head == head);
+        if (head < built.size()) built[head].reset();
         FUZZ_STAT(chain_errors++);
         queue.add_used(chain.error().head, 0);
         check_used_elem(chain.error().head, 0);
@@ -445,8 +648,8 @@ BlkLimits read_limits(Reader& in, uint8_t mode) {
   limits.discard = (mode & 16) != 0;
   limits.write_zeroes = (mode & 32) != 0;
   limits.max_segments = (mode & 64) != 0 ? 1 + segs % 4 : 1024;
-  const uint64_t sectors = (mode & 128) != 0 ? (UINT64_MAX / kSectorSize) - cap : cap;
-  limits.capacity_bytes = sectors * kSectorSize;
+  const uint64_t sectors = (mode & 128) != 0 ? (UINT64_MAX / spec::kSector) - cap : cap;
+  limits.capacity_bytes = sectors * spec::kSector;
   return limits;
 }
 
@@ -488,26 +691,39 @@ void run_structured(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base,
   FakeGuestMemory& mem = fresh_ram(kStructuredRam, base);
   MockSplitQueue driver(mem, qsize, base);
   const QueueConfig config = driver.config();
-  const uint64_t features = ((mode & 1) ? kFeatureIndirectDesc : 0) |
-                            ((mode & 2) ? kFeatureEventIdx : 0);
+  const uint64_t features = ((mode & 1) ? spec::kFIndirectDesc : 0) |
+                            ((mode & 2) ? spec::kFEventIdx : 0);
   auto created = SplitQueue::create(mem, config, features);
   FUZZ_CHECK(created.has_value());
   SplitQueue& queue = *created;
   Device dev{mem, queue, config, limits, {}, seed};
+  dev.built.resize(qsize);
 
   const uint64_t data_start = (config.used_ring + 6 + 8ull * qsize + 63) & ~uint64_t{63};
   const uint64_t ram_end = base + kStructuredRam;
   uint64_t next_data = data_start;
   uint16_t next_desc = 0;
   unsigned outstanding = 0;
-  const uint64_t cap_sectors = limits.capacity_bytes / kSectorSize;
+  const uint64_t cap_sectors = limits.capacity_bytes / spec::kSector;
+  // Whether the buffers built for the outstanding requests are still what their descriptors
+  // say: not once a write may have hit a descriptor or an indirect table (a stray byte, an
+  // aliased buffer, memory reused while requests are outstanding, more descriptors than the
+  // table holds). Then the model only has its own walk of what is in memory.
+  bool overwritten = false;
+  unsigned batch_descs = 0;  // descriptors taken since the last drain
 
   auto alloc = [&](uint64_t len, unsigned gap) -> uint64_t {
     uint64_t at = next_data + gap;
-    if (at + len > ram_end) at = data_start;  // reuse (earlier requests are completed)
+    if (at + len > ram_end) {
+      at = data_start;  // reuse (earlier requests may still be outstanding)
+      overwritten = true;
+    }
     if (at + len > ram_end) return ram_end - std::min(len, ram_end - data_start);
     next_data = at + len;
     return at;
+  };
+  auto forget_built = [&] {
+    for (auto& b : dev.built) b.reset();
   };
 
   for (unsigned r = 0; r < kMaxRequests && !in.empty(); ++r) {
@@ -518,26 +734,26 @@ void run_structured(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base,
     std::vector<uint8_t> readable;
     uint32_t type = 0;
     switch (op & 7) {
-      case 0: type = kTypeIn; break;
-      case 1: type = kTypeOut; break;
-      case 2: type = kTypeFlush; break;
-      case 3: type = kTypeGetId; break;
-      case 4: type = kTypeDiscard; break;
-      case 5: type = kTypeWriteZeroes; break;
-      case 6: type = (in.u8() & 1) ? kTypeGetLifetime : kTypeSecureErase; break;
+      case 0: type = spec::kTIn; break;
+      case 1: type = spec::kTOut; break;
+      case 2: type = spec::kTFlush; break;
+      case 3: type = spec::kTGetId; break;
+      case 4: type = spec::kTDiscard; break;
+      case 5: type = spec::kTWriteZeroes; break;
+      case 6: type = (in.u8() & 1) ? spec::kTGetLifetime : spec::kTSecureErase; break;
       default: type = in.u32(); break;
     }
     put_le(readable, type, 4);
     put_le(readable, (op & 0x80) ? in.u32() : 0, 4);  // reserved
     put_le(readable, pick_sector(in, cap_sectors), 8);
     uint64_t writable = 1;  // the status byte
-    const uint64_t data_len = (in.u8() % 9) * kSectorSize + ((op & 0x40) ? in.u8() % 3 : 0);
+    const uint64_t data_len = (in.u8() % 9) * spec::kSector + ((op & 0x40) ? in.u8() % 3 : 0);
     switch (type) {
-      case kTypeIn: writable += data_len; break;
-      case kTypeOut: readable.resize(readable.size() + data_len, 0xC3); break;
-      case kTypeGetId: writable += in.u8() % 48; break;
-      case kTypeDiscard:
-      case kTypeWriteZeroes: {
+      case spec::kTIn: writable += data_len; break;
+      case spec::kTOut: readable.resize(readable.size() + data_len, 0xC3); break;
+      case spec::kTGetId: writable += in.u8() % 48; break;
+      case spec::kTDiscard:
+      case spec::kTWriteZeroes: {
         const uint8_t n = in.u8();
         const unsigned segments = n % 4 == 0 ? 0 : n % 4 == 3 ? 2 : 1;
         for (unsigned s = 0; s < segments; ++s) {
@@ -570,16 +786,21 @@ void run_structured(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base,
     const bool alias = (op & 0x20) != 0;
     std::vector<Buffer> buffers;
     size_t consumed = 0;
+    auto place = [&](uint32_t len) -> uint64_t {
+      if (alias && (in.u8() & 1)) {
+        overwritten = true;
+        return base + in.u16() % (kStructuredRam - len + 1);
+      }
+      return alloc(len, in.u8() % 8);
+    };
     for (uint32_t len : split(in, readable.size())) {
-      const uint64_t gpa =
-          alias && (in.u8() & 1) ? base + in.u16() % (kStructuredRam - len + 1) : alloc(len, in.u8() % 8);
+      const uint64_t gpa = place(len);
       (void)mem.write(gpa, std::span<const uint8_t>(readable).subspan(consumed, len));
       consumed += len;
       buffers.push_back(Buffer{gpa, len, false});
     }
     for (uint32_t len : split(in, writable)) {
-      const uint64_t gpa =
-          alias && (in.u8() & 1) ? base + in.u16() % (kStructuredRam - len + 1) : alloc(len, in.u8() % 8);
+      const uint64_t gpa = place(len);
       auto view = mem.slice(gpa, len);
       if (view) std::memset(view->data(), 0xA5, len);  // stale contents the device overwrites
       buffers.push_back(Buffer{gpa, len, true});
@@ -602,8 +823,8 @@ void run_structured(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base,
     for (size_t i = 0; i < direct; ++i) {
       const uint16_t d = take_desc();
       const bool last = i + 1 == buffers.size() && !indirect;
-      uint16_t flags = buffers[i].writable ? kDescFlagWrite : 0;
-      if (!last) flags |= kDescFlagNext;
+      uint16_t flags = buffers[i].writable ? spec::kDescWrite : 0;
+      if (!last) flags |= spec::kDescNext;
       driver.write_desc(d, {buffers[i].gpa, buffers[i].len, flags,
                             static_cast<uint16_t>(last ? 0 : next_desc)});
     }
@@ -612,16 +833,23 @@ void run_structured(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base,
       const uint64_t table = (alloc(16 * rest.size() + 15, 0) + 15) & ~uint64_t{15};
       driver.write_indirect_table(table, rest);
       driver.write_desc(take_desc(), {table, static_cast<uint32_t>(16 * rest.size()),
-                                      kDescFlagIndirect, 0});
+                                      spec::kDescIndirect, 0});
     }
+    batch_descs += static_cast<unsigned>(direct) + (indirect ? 1 : 0);
 
     // Driver-side ring actions.
-    driver.set_avail_flags((ctl & 0x01) ? kAvailFlagNoInterrupt : 0);
+    driver.set_avail_flags((ctl & 0x01) ? spec::kAvailNoInterrupt : 0);
     if (ctl & 0x02) driver.set_used_event(static_cast<uint16_t>(queue.next_used() + in.u8() % 4));
     if (ctl & 0x04) {
       // A stray byte anywhere in RAM (rings included).
       const uint16_t at = in.u16();
       (void)mem.write_obj<uint8_t>(base + at % kStructuredRam, in.u8());
+      overwritten = true;
+    }
+    if (overwritten || batch_descs > qsize) {
+      forget_built();
+    } else {
+      dev.built[head] = buffers;
     }
     driver.publish(head);
     ++outstanding;
@@ -631,6 +859,9 @@ void run_structured(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base,
       if (!dev.drain(8)) return;
       outstanding = 0;
       next_data = data_start;
+      forget_built();
+      overwritten = false;
+      batch_descs = 0;
       if (ctl & 0x08) (void)queue.needs_notification();
     }
   }
@@ -664,15 +895,15 @@ void run_raw(Reader& in, uint8_t mode, uint16_t qsize, uint64_t base, const BlkL
       d->addr = base + d->addr % kRawRam;
       d->len %= 1024;
       d->next %= qsize;
-      if ((d->flags & kDescFlagIndirect) != 0) {
+      if ((d->flags & spec::kDescIndirect) != 0) {
         d->len = static_cast<uint32_t>(16 * (1 + d->len % qsize));
         d->addr &= ~uint64_t{15};
       }
       (void)mem.write_obj(config.desc_table + 16ull * i, *d);
     }
   }
-  const uint64_t features = ((mode & 1) ? kFeatureIndirectDesc : 0) |
-                            ((mode & 2) ? kFeatureEventIdx : 0);
+  const uint64_t features = ((mode & 1) ? spec::kFIndirectDesc : 0) |
+                            ((mode & 2) ? spec::kFEventIdx : 0);
   auto created = SplitQueue::create(mem, config, features);
   if (!created) return;  // rings past the end of RAM: refused, fine
   Device dev{mem, *created, config, limits, {}, seed};

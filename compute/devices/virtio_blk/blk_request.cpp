@@ -124,7 +124,7 @@ ParseResult parse_blk_request(const GuestMemory& memory, const DescriptorChain& 
           !in_range(sector * kSectorSize, len, limits.capacity_bytes)) {
         return failure(kStatusIoErr, "request past the end of the disk");
       }
-      if (len > UINT32_MAX - 1) {
+      if (len > choice::kMaxDataBytes) {
         return failure(kStatusIoErr, "request too long");
       }
       out.offset = sector * kSectorSize;
@@ -144,7 +144,7 @@ ParseResult parse_blk_request(const GuestMemory& memory, const DescriptorChain& 
       return {};
     case kTypeGetId: {
       out.op = BlkOp::kGetId;
-      const uint64_t len = std::min<uint64_t>(in_bytes, kIdBytes);
+      const uint64_t len = choice::get_id_bytes(in_bytes);
       if (!append_views(memory, chain.writable(), 0, len, limits.max_segments, out.iov)) {
         return failure(kStatusIoErr, "too many data segments");
       }
@@ -157,14 +157,16 @@ ParseResult parse_blk_request(const GuestMemory& memory, const DescriptorChain& 
       const bool discard = type == kTypeDiscard;
       out.op = discard ? BlkOp::kDiscard : BlkOp::kWriteZeroes;
       if (discard ? !limits.discard : !limits.write_zeroes) {
-        return failure(kStatusUnsupp, "discard/write-zeroes not negotiated");
+        return failure(choice::kRangeNotNegotiatedStatus, "discard/write-zeroes not negotiated");
       }
-      if (limits.read_only) {
+      if (choice::kRangeRequestsAreWrites && limits.read_only) {
         return failure(kStatusIoErr, "discard/write-zeroes on a read-only disk");
       }
-      // We offer max_discard_seg = max_write_zeroes_seg = 1.
+      // We offer max_discard_seg = max_write_zeroes_seg = choice::kMaxRangeSegments = 1.
+      static_assert(choice::kMaxRangeSegments == 1, "BlkRequest carries one range");
       if (payload != kRangeSegmentSize) {
-        return failure(kStatusUnsupp, "not exactly one discard/write-zeroes segment");
+        return failure(choice::kBadRangeSegmentsStatus,
+                       "not exactly one discard/write-zeroes segment");
       }
       uint8_t seg[kRangeSegmentSize];
       if (!gather(memory, chain.readable(), kHeaderSize, seg)) {

@@ -69,4 +69,61 @@ inline constexpr size_t kWriteZeroesMayUnmap = 56;     // u8
 inline constexpr size_t kSize = 60;  // through write_zeroes_may_unmap + padding (no secure erase)
 }  // namespace config
 
+// =============================================================================================
+// hcnode's choices: what this device does where virtio 1.2 leaves the device's behaviour open.
+// Written down once, here. The parser (blk_request.cpp) follows them, and the fuzz target's
+// reference model (tests/fuzz/virtio_blk_fuzz.cpp) reads them from here — everything else the
+// model takes from the spec text, never from the parser. Outside these choices the device
+// follows the spec's own words: IOERR "for device or driver error", UNSUPP "for a request
+// unsupported by device" (5.2.6), IOERR for writes to a VIRTIO_BLK_F_RO device and UNSUPP for
+// unknown or (on DISCARD) UNMAP segment flags (5.2.6.2).
+//
+// Choices without a number, which both follow as written:
+//  - Supported request types: IN, OUT, FLUSH and GET_ID always (FLUSH whether or not
+//    VIRTIO_BLK_F_FLUSH was negotiated: we always offer it; GET_ID has no feature bit),
+//    DISCARD and WRITE_ZEROES when negotiated (below). Every other type, GET_LIFETIME and
+//    SECURE_ERASE included (their features are never offered), is UNSUPP.
+//  - Fields and bytes a request type does not use are ignored, not checked: `reserved`
+//    (5.2.6), FLUSH's `sector` (5.2.6.1 "MUST set sector to 0") and data ("SHOULD NOT include
+//    any data"), readable bytes after the header of IN/FLUSH/GET_ID, and writable bytes before
+//    the status byte of OUT/FLUSH/DISCARD/WRITE_ZEROES.
+//  - A range segment with num_sectors 0 succeeds (nothing to do); discard_sector_alignment
+//    (5.2.4) is a hint to the driver, not checked.
+//  - A chain without any device-writable byte has no status byte (5.2.6: "the final byte of the
+//    last writable buffer"): it is completed with used length 0 and nothing written.
+//  - The used length (2.7.8 `len`) of a completed request is the data bytes the device wrote
+//    plus the status byte, also when bytes the device did not write lie between the two (GET_ID
+//    into a buffer longer than 20 bytes, writable bytes before an OUT's status); a failed
+//    request writes only its status byte: used length 1.
+namespace choice {
+
+// 5.2.4 max_discard_seg and max_write_zeroes_seg: we offer one segment per request (as QEMU
+// does): BlkRequest carries one range, and Linux sends one unless offered more.
+inline constexpr uint32_t kMaxRangeSegments = 1;
+
+// 5.2.6.1 makes the driver send 1..max_*_seg whole 16-byte segments but gives no device answer
+// to other DISCARD/WRITE_ZEROES data lengths: UNSUPP, a request shape this device does not take.
+inline constexpr uint8_t kBadRangeSegmentsStatus = kStatusUnsupp;
+
+// DISCARD / WRITE_ZEROES without VIRTIO_BLK_F_DISCARD / _WRITE_ZEROES negotiated (5.2.3):
+// UNSUPP, "a request unsupported by device" for this driver (5.2.6).
+inline constexpr uint8_t kRangeNotNegotiatedStatus = kStatusUnsupp;
+
+// 5.2.6.2's "IOERR for a write request if VIRTIO_BLK_F_RO" does not say whether DISCARD and
+// WRITE_ZEROES are write requests: they change the disk's contents, so they are (IOERR).
+inline constexpr bool kRangeRequestsAreWrites = true;
+
+// The longest IN/OUT data in bytes (the spec has no maximum): an IN's used length (2.7.8,
+// le32) counts its data and the status byte, so data + 1 must fit in 32 bits. Longer: IOERR.
+inline constexpr uint64_t kMaxDataBytes = UINT32_MAX - 1;
+
+// GET_ID's data bytes the device writes, for `data_bytes` bytes of writable data buffer. The
+// driver MUST give 20 (5.2.6.1); a shorter buffer gets the ID cut to its length (Linux always
+// gives 20, a truncated serial beats an error), a longer one the 20 bytes and nothing more.
+constexpr uint64_t get_id_bytes(uint64_t data_bytes) {
+  return data_bytes < kIdBytes ? data_bytes : kIdBytes;
+}
+
+}  // namespace choice
+
 }  // namespace hcnode::compute::virtio::blk
