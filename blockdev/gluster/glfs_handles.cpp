@@ -35,19 +35,20 @@ Result<GlusterServer> GlusterServer::from_env() {
 }
 
 Result<GlfsVolume> GlfsVolume::connect(const GlusterServer& server) {
-  glfs_t* fs = glfs_new(server.volume.c_str());
+  const GfapiApi* api = HCN_TRY(gfapi_api());
+  glfs_t* fs = api->glfs_new(server.volume.c_str());
   if (fs == nullptr) {
     return fail(from_errno("glfs_new " + server.volume));
   }
-  GlfsVolume owner(fs, server.volume);
+  GlfsVolume owner(api, fs, server.volume);
   const std::string where = server.host + ":" + std::to_string(server.port) + "/" + server.volume;
-  if (glfs_set_volfile_server(fs, "tcp", server.host.c_str(), server.port) < 0) {
+  if (api->glfs_set_volfile_server(fs, "tcp", server.host.c_str(), server.port) < 0) {
     return fail(from_errno("glfs_set_volfile_server " + where));
   }
-  if (glfs_set_logging(fs, server.log_file.c_str(), server.log_level) < 0) {
+  if (api->glfs_set_logging(fs, server.log_file.c_str(), server.log_level) < 0) {
     return fail(from_errno("glfs_set_logging " + server.log_file));
   }
-  if (glfs_init(fs) < 0) {
+  if (api->glfs_init(fs) < 0) {
     return fail(from_errno("glfs_init " + where));
   }
   return owner;
@@ -55,38 +56,38 @@ Result<GlfsVolume> GlfsVolume::connect(const GlusterServer& server) {
 
 void GlfsVolume::reset() {
   if (fs_ != nullptr) {
-    if (fini_) glfs_fini(fs_);  // slow (~10 s here): see the header
+    if (fini_) api_->glfs_fini(fs_);  // slow (~10 s here): see the header
     fs_ = nullptr;
   }
 }
 
 Status GlfsVolume::unlink(const std::string& path) const {
-  if (glfs_unlink(fs_, path.c_str()) < 0) {
+  if (api_->glfs_unlink(fs_, path.c_str()) < 0) {
     return fail(from_errno("glfs_unlink " + name_ + path));
   }
   return {};
 }
 
 Result<GlfsFile> GlfsFile::open(const GlfsVolume& volume, const std::string& path, int flags) {
-  glfs_fd_t* fd = glfs_open(volume.get(), path.c_str(), flags);
+  glfs_fd_t* fd = volume.api().glfs_open(volume.get(), path.c_str(), flags);
   if (fd == nullptr) {
     return fail(from_errno("glfs_open " + volume.name() + path));
   }
-  return GlfsFile(fd, volume.name() + path);
+  return GlfsFile(&volume.api(), fd, volume.name() + path);
 }
 
 Result<GlfsFile> GlfsFile::create(const GlfsVolume& volume, const std::string& path, int flags,
                                   mode_t mode) {
-  glfs_fd_t* fd = glfs_creat(volume.get(), path.c_str(), flags, mode);
+  glfs_fd_t* fd = volume.api().glfs_creat(volume.get(), path.c_str(), flags, mode);
   if (fd == nullptr) {
     return fail(from_errno("glfs_creat " + volume.name() + path));
   }
-  return GlfsFile(fd, volume.name() + path);
+  return GlfsFile(&volume.api(), fd, volume.name() + path);
 }
 
 void GlfsFile::reset() {
   if (fd_ != nullptr) {
-    if (glfs_close(fd_) < 0) {
+    if (api_->glfs_close(fd_) < 0) {
       spdlog::error("glfs_close {}: errno {}", path_, errno);
     }
     fd_ = nullptr;
@@ -94,7 +95,7 @@ void GlfsFile::reset() {
 }
 
 Status GlfsFile::pwrite_all(const void* buf, size_t count, uint64_t offset) const {
-  ssize_t r = glfs_pwrite(fd_, buf, count, static_cast<off_t>(offset), 0, nullptr, nullptr);
+  ssize_t r = api_->glfs_pwrite(fd_, buf, count, static_cast<off_t>(offset), 0, nullptr, nullptr);
   if (r < 0) {
     return fail(from_errno("glfs_pwrite " + path_ + " at " + std::to_string(offset)));
   }
@@ -106,7 +107,7 @@ Status GlfsFile::pwrite_all(const void* buf, size_t count, uint64_t offset) cons
 }
 
 Status GlfsFile::pread_all(void* buf, size_t count, uint64_t offset) const {
-  ssize_t r = glfs_pread(fd_, buf, count, static_cast<off_t>(offset), 0, nullptr);
+  ssize_t r = api_->glfs_pread(fd_, buf, count, static_cast<off_t>(offset), 0, nullptr);
   if (r < 0) {
     return fail(from_errno("glfs_pread " + path_ + " at " + std::to_string(offset)));
   }
@@ -118,7 +119,7 @@ Status GlfsFile::pread_all(void* buf, size_t count, uint64_t offset) const {
 }
 
 Status GlfsFile::fsync() const {
-  if (glfs_fsync(fd_, nullptr, nullptr) < 0) {
+  if (api_->glfs_fsync(fd_, nullptr, nullptr) < 0) {
     return fail(from_errno("glfs_fsync " + path_));
   }
   return {};

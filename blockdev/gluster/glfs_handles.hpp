@@ -6,15 +6,17 @@
 // glfs_fini takes ~10 s on these machines (machine-notes.md), so a process keeps ONE GlfsVolume
 // per volume for its whole life and shares it between disks; never open one per operation.
 // gfapi objects are thread-safe; its async callbacks run on gfapi's own threads.
+//
+// gfapi is not linked: GlfsVolume::connect loads it (gfapi_api.hpp) and every object carries
+// the table it was made with.
 #pragma once
-
-#include <glusterfs/api/glfs.h>
 
 #include <cstdint>
 #include <string>
 #include <utility>
 
 #include "base/result.hpp"
+#include "blockdev/gluster/gfapi_api.hpp"
 
 namespace hcnode::blockdev {
 
@@ -32,14 +34,16 @@ struct GlusterServer {
 
 class GlfsVolume {
  public:
-  // Connects to the volume (fetches its volfile from glusterd, connects to the bricks).
+  // Loads gfapi if this process has not yet (ELIBACC/ELIBBAD: gfapi_api()), then connects to
+  // the volume (fetches its volfile from glusterd, connects to the bricks).
   static Result<GlfsVolume> connect(const GlusterServer& server);
 
   GlfsVolume(GlfsVolume&& o) noexcept
-      : fs_(std::exchange(o.fs_, nullptr)), name_(std::move(o.name_)), fini_(o.fini_) {}
+      : api_(o.api_), fs_(std::exchange(o.fs_, nullptr)), name_(std::move(o.name_)), fini_(o.fini_) {}
   GlfsVolume& operator=(GlfsVolume&& o) noexcept {
     if (this != &o) {
       reset();
+      api_ = o.api_;
       fs_ = std::exchange(o.fs_, nullptr);
       name_ = std::move(o.name_);
       fini_ = o.fini_;
@@ -52,6 +56,8 @@ class GlfsVolume {
 
   glfs_t* get() const { return fs_; }
   const std::string& name() const { return name_; }
+  // The loaded gfapi functions (process lifetime).
+  const GfapiApi& api() const { return *api_; }
 
   Status unlink(const std::string& path) const;
 
@@ -61,8 +67,10 @@ class GlfsVolume {
   void skip_fini_at_exit() { fini_ = false; }
 
  private:
-  GlfsVolume(glfs_t* fs, std::string name) : fs_(fs), name_(std::move(name)) {}
+  GlfsVolume(const GfapiApi* api, glfs_t* fs, std::string name)
+      : api_(api), fs_(fs), name_(std::move(name)) {}
   void reset();
+  const GfapiApi* api_;
   glfs_t* fs_ = nullptr;
   std::string name_;
   bool fini_ = true;
@@ -76,10 +84,12 @@ class GlfsFile {
   static Result<GlfsFile> create(const GlfsVolume& volume, const std::string& path, int flags,
                                  mode_t mode = 0644);
 
-  GlfsFile(GlfsFile&& o) noexcept : fd_(std::exchange(o.fd_, nullptr)), path_(std::move(o.path_)) {}
+  GlfsFile(GlfsFile&& o) noexcept
+      : api_(o.api_), fd_(std::exchange(o.fd_, nullptr)), path_(std::move(o.path_)) {}
   GlfsFile& operator=(GlfsFile&& o) noexcept {
     if (this != &o) {
       reset();
+      api_ = o.api_;
       fd_ = std::exchange(o.fd_, nullptr);
       path_ = std::move(o.path_);
     }
@@ -90,6 +100,7 @@ class GlfsFile {
   ~GlfsFile() { reset(); }
 
   glfs_fd_t* get() const { return fd_; }
+  const GfapiApi& api() const { return *api_; }
 
   // Synchronous helpers for control-plane use and tests (the data path uses the async calls).
   // Short transfers are errors (EIO): gfapi on a healthy volume completes whole requests.
@@ -98,8 +109,10 @@ class GlfsFile {
   Status fsync() const;
 
  private:
-  GlfsFile(glfs_fd_t* fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  GlfsFile(const GfapiApi* api, glfs_fd_t* fd, std::string path)
+      : api_(api), fd_(fd), path_(std::move(path)) {}
   void reset();
+  const GfapiApi* api_;
   glfs_fd_t* fd_ = nullptr;
   std::string path_;
 };

@@ -21,7 +21,9 @@ class GlusterQueue final : public CallbackQueue {
  public:
   GlusterQueue(std::shared_ptr<const GlusterBackend> backend,
                std::unique_ptr<CompletionList> list, size_t depth)
-      : CallbackQueue(backend->uri(), std::move(list), depth), backend_(std::move(backend)) {}
+      : CallbackQueue(backend->uri(), std::move(list), depth),
+        api_(backend->api()),
+        backend_(std::move(backend)) {}
 
   Status submit(const IoRequest& req) override;
 
@@ -36,6 +38,7 @@ class GlusterQueue final : public CallbackQueue {
   }
 
  private:
+  const GfapiApi& api_;
   std::shared_ptr<const GlusterBackend> backend_;
 };
 
@@ -53,23 +56,23 @@ Status GlusterQueue::submit(const IoRequest& req) {
   switch (req.kind) {
     case IoKind::kRead:
       // gfapi duplicates the iovec array (iov_dup) for the copy-out at completion.
-      r = glfs_preadv_async(fd, req.iov.data(), iovcnt, offset, 0, &on_complete, ctx.get());
+      r = api_.glfs_preadv_async(fd, req.iov.data(), iovcnt, offset, 0, &on_complete, ctx.get());
       break;
     case IoKind::kWrite:
       // gfapi copies the data into its own buffer before returning.
-      r = glfs_pwritev_async(fd, req.iov.data(), iovcnt, offset, 0, &on_complete, ctx.get());
+      r = api_.glfs_pwritev_async(fd, req.iov.data(), iovcnt, offset, 0, &on_complete, ctx.get());
       break;
     case IoKind::kFlush:
       // Write-behind, the shard translator and the bricks' fdatasync(2) all work per inode,
       // so a flush on the buffered descriptor also covers writes made through the O_DIRECT one.
-      r = glfs_fdatasync_async(fd, &on_complete, ctx.get());
+      r = api_.glfs_fdatasync_async(fd, &on_complete, ctx.get());
       break;
     case IoKind::kDiscard:
-      r = glfs_discard_async(fd, offset, req.length, &on_complete, ctx.get());
+      r = api_.glfs_discard_async(fd, offset, req.length, &on_complete, ctx.get());
       break;
     case IoKind::kWriteZeroes:
-      r = glfs_zerofill_async(fd, offset, static_cast<off_t>(req.length), &on_complete,
-                              ctx.get());
+      r = api_.glfs_zerofill_async(fd, offset, static_cast<off_t>(req.length), &on_complete,
+                                   ctx.get());
       break;
   }
   if (r < 0) {
@@ -109,7 +112,7 @@ Result<std::shared_ptr<GlusterBackend>> GlusterBackend::open(std::shared_ptr<Glf
     }
   }
   struct stat st {};
-  if (glfs_fstat(backend->buffered_fd(), &st) < 0) {
+  if (backend->api().glfs_fstat(backend->buffered_fd(), &st) < 0) {
     return fail(from_errno(uri + ": glfs_fstat"));
   }
   if (!S_ISREG(st.st_mode)) {

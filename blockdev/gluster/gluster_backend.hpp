@@ -40,6 +40,7 @@ class GlusterBackend final : public Backend,
   std::string uri() const override { return uri_; }
 
   bool uses_direct_io() const { return direct_.has_value(); }
+  const GfapiApi& api() const { return volume_->api(); }
   glfs_fd_t* buffered_fd() const { return buffered_->get(); }
   glfs_fd_t* direct_fd() const { return direct_ ? direct_->get() : nullptr; }
 

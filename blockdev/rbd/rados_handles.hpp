@@ -8,10 +8,10 @@
 // reports it). librados objects are thread-safe; an RbdImage may be used from several threads
 // for aio calls. Every IoCtx and image must be destroyed before the RadosCluster it came from:
 // declare them after it, or keep it in a shared owner.
+//
+// librados/librbd are not linked: RadosCluster::connect loads them (ceph_api.hpp) and every
+// object carries the table it was made with.
 #pragma once
-
-#include <rados/librados.h>
-#include <rbd/librbd.h>
 
 #include <optional>
 #include <string>
@@ -19,13 +19,15 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "blockdev/rbd/ceph_api.hpp"
 #include "blockdev/rbd/ceph_client_config.hpp"
 
 namespace hcnode::blockdev {
 
 class RadosCluster {
  public:
-  // Creates the client, reads the configuration and connects (cephx, monitor session).
+  // Loads librados/librbd if this process has not yet (ELIBACC/ELIBBAD: ceph_api()), creates
+  // the client, reads the configuration and connects (cephx, monitor session).
   // `overrides` are rados_conf_set after ceph.conf is read and before connecting: client-wide
   // settings such as the librbd cache ({"rbd_cache", "false"}).
   static Result<RadosCluster> connect(
@@ -35,10 +37,12 @@ class RadosCluster {
   // rados_conf_get: the client's effective value of a setting.
   Result<std::string> conf_get(const std::string& key) const;
 
-  RadosCluster(RadosCluster&& o) noexcept : cluster_(std::exchange(o.cluster_, nullptr)) {}
+  RadosCluster(RadosCluster&& o) noexcept
+      : api_(o.api_), cluster_(std::exchange(o.cluster_, nullptr)) {}
   RadosCluster& operator=(RadosCluster&& o) noexcept {
     if (this != &o) {
       reset();
+      api_ = o.api_;
       cluster_ = std::exchange(o.cluster_, nullptr);
     }
     return *this;
@@ -48,6 +52,8 @@ class RadosCluster {
   ~RadosCluster() { reset(); }
 
   rados_t get() const { return cluster_; }
+  // The loaded librados/librbd functions (process lifetime).
+  const CephApi& api() const { return *api_; }
 
   // This client's address as the OSDs see it ("127.0.0.1:0/3012345678"): the value an
   // `osd blocklist add` needs to fence this process.
@@ -57,8 +63,9 @@ class RadosCluster {
   Result<std::string> mon_command(const std::string& json) const;
 
  private:
-  explicit RadosCluster(rados_t cluster) : cluster_(cluster) {}
+  RadosCluster(const CephApi* api, rados_t cluster) : api_(api), cluster_(cluster) {}
   void reset();
+  const CephApi* api_;
   rados_t cluster_ = nullptr;
 };
 
@@ -67,10 +74,11 @@ class RadosIoCtx {
   static Result<RadosIoCtx> create(const RadosCluster& cluster, const std::string& pool,
                                    const std::string& ns = "");
 
-  RadosIoCtx(RadosIoCtx&& o) noexcept : io_(std::exchange(o.io_, nullptr)) {}
+  RadosIoCtx(RadosIoCtx&& o) noexcept : api_(o.api_), io_(std::exchange(o.io_, nullptr)) {}
   RadosIoCtx& operator=(RadosIoCtx&& o) noexcept {
     if (this != &o) {
       reset();
+      api_ = o.api_;
       io_ = std::exchange(o.io_, nullptr);
     }
     return *this;
@@ -80,10 +88,12 @@ class RadosIoCtx {
   ~RadosIoCtx() { reset(); }
 
   rados_ioctx_t get() const { return io_; }
+  const CephApi& api() const { return *api_; }
 
  private:
-  explicit RadosIoCtx(rados_ioctx_t io) : io_(io) {}
+  RadosIoCtx(const CephApi* api, rados_ioctx_t io) : api_(api), io_(io) {}
   void reset();
+  const CephApi* api_;
   rados_ioctx_t io_ = nullptr;
 };
 
@@ -95,10 +105,12 @@ class RbdImage {
                                const std::optional<std::string>& snapshot = std::nullopt,
                                bool read_only = false);
 
-  RbdImage(RbdImage&& o) noexcept : image_(std::exchange(o.image_, nullptr)), name_(std::move(o.name_)) {}
+  RbdImage(RbdImage&& o) noexcept
+      : api_(o.api_), image_(std::exchange(o.image_, nullptr)), name_(std::move(o.name_)) {}
   RbdImage& operator=(RbdImage&& o) noexcept {
     if (this != &o) {
       reset();
+      api_ = o.api_;
       image_ = std::exchange(o.image_, nullptr);
       name_ = std::move(o.name_);
     }
@@ -110,12 +122,15 @@ class RbdImage {
 
   rbd_image_t get() const { return image_; }
   const std::string& name() const { return name_; }
+  const CephApi& api() const { return *api_; }
 
   Result<uint64_t> size() const;
 
  private:
-  RbdImage(rbd_image_t image, std::string name) : image_(image), name_(std::move(name)) {}
+  RbdImage(const CephApi* api, rbd_image_t image, std::string name)
+      : api_(api), image_(image), name_(std::move(name)) {}
   void reset();
+  const CephApi* api_;
   rbd_image_t image_ = nullptr;
   std::string name_;
 };

@@ -16,29 +16,34 @@ class RbdQueue final : public CallbackQueue {
  public:
   RbdQueue(std::shared_ptr<const RbdBackend> backend, std::unique_ptr<CompletionList> list,
            size_t depth)
-      : CallbackQueue(backend->uri(), std::move(list), depth), backend_(std::move(backend)) {}
+      : CallbackQueue(backend->uri(), std::move(list), depth),
+        api_(backend->api()),
+        backend_(std::move(backend)) {}
 
   Status submit(const IoRequest& req) override;
 
   // librbd's finisher thread.
   static void on_complete(rbd_completion_t c, void* arg) {
     std::unique_ptr<Request> req(static_cast<Request*>(arg));
+    // The queue outlives its requests (it drains before it goes); read it before complete().
+    const CephApi& api = static_cast<const RbdQueue*>(req->queue)->api_;
     // Reads return the bytes read; writes the length or 0 depending on the path; flush,
     // discard and write-zeroes 0. Releasing inside the callback is allowed: librbd holds its
     // own reference while the callback runs (QEMU's block/rbd.c does the same).
-    const ssize_t r = rbd_aio_get_return_value(c);
-    rbd_aio_release(c);
+    const ssize_t r = api.rbd_aio_get_return_value(c);
+    api.rbd_aio_release(c);
     complete(std::move(req), r, /*check_write_length=*/false);
   }
 
  private:
+  const CephApi& api_;
   std::shared_ptr<const RbdBackend> backend_;
 };
 
 Status RbdQueue::submit(const IoRequest& req) {
   auto ctx = HCN_TRY(begin(req, backend_->info()));
   rbd_completion_t c = nullptr;
-  if (int r = rbd_aio_create_completion(ctx.get(), &RbdQueue::on_complete, &c); r < 0) {
+  if (int r = api_.rbd_aio_create_completion(ctx.get(), &RbdQueue::on_complete, &c); r < 0) {
     cancel();
     return fail(from_negative_errno(r, uri() + ": rbd_aio_create_completion"));
   }
@@ -48,28 +53,28 @@ Status RbdQueue::submit(const IoRequest& req) {
   switch (req.kind) {
     case IoKind::kRead:
       // librbd copies the iovec array (it builds its read result from it before returning).
-      r = rbd_aio_readv(image, req.iov.data(), iovcnt, req.offset, c);
+      r = api_.rbd_aio_readv(image, req.iov.data(), iovcnt, req.offset, c);
       break;
     case IoKind::kWrite:
-      r = rbd_aio_writev(image, req.iov.data(), iovcnt, req.offset, c);
+      r = api_.rbd_aio_writev(image, req.iov.data(), iovcnt, req.offset, c);
       break;
     case IoKind::kFlush:
-      r = rbd_aio_flush(image, c);
+      r = api_.rbd_aio_flush(image, c);
       break;
     case IoKind::kDiscard:
-      r = rbd_aio_discard(image, req.offset, req.length, c);
+      r = api_.rbd_aio_discard(image, req.offset, req.length, c);
       break;
     case IoKind::kWriteZeroes:
       // Without may_unmap the zeroed range must stay allocated: THICK_PROVISION writes zeroes
       // instead of deallocating objects (as QEMU's block/rbd.c does for !BDRV_REQ_MAY_UNMAP).
-      r = rbd_aio_write_zeroes(image, req.offset, req.length, c,
-                               req.may_unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+      r = api_.rbd_aio_write_zeroes(image, req.offset, req.length, c,
+                                    req.may_unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
       break;
   }
   if (r < 0) {
     // Refused before it started: librbd will not call back.
     cancel();
-    rbd_aio_release(c);
+    api_.rbd_aio_release(c);
     return fail(from_negative_errno(
         r, fmt::format("{}: rbd_aio {} at {}", uri(), to_string(req.kind), req.offset)));
   }
@@ -110,7 +115,7 @@ Result<std::shared_ptr<RbdBackend>> RbdBackend::open(std::shared_ptr<RadosCluste
       new RbdBackend(std::move(cluster), std::move(*io), std::move(*image), uri));
 
   rbd_image_info_t stat{};
-  if (int r = rbd_stat(backend->image(), &stat, sizeof stat); r < 0) {
+  if (int r = backend->api().rbd_stat(backend->image(), &stat, sizeof stat); r < 0) {
     return fail(from_negative_errno(r, uri + ": rbd_stat"));
   }
   if (stat.size % 512 != 0) {

@@ -39,6 +39,7 @@ class RbdBackend final : public Backend, public std::enable_shared_from_this<Rbd
   std::string uri() const override { return uri_; }
 
   rbd_image_t image() const { return image_.get(); }
+  const CephApi& api() const { return image_.api(); }
 
  private:
   RbdBackend(std::shared_ptr<RadosCluster> cluster, RadosIoCtx io, RbdImage image,
