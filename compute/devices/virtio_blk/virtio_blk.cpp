@@ -362,13 +362,13 @@ VirtioBlk::VirtioBlk(BlkDeviceConfig config, std::shared_ptr<blockdev::Backend> 
   store_le16(config_space_.data() + config::kNumQueues, config_.num_queues);
   if (info.discard_granularity > 0) {
     store_le32(config_space_.data() + config::kMaxDiscardSectors, kMaxRangeSectors);
-    store_le32(config_space_.data() + config::kMaxDiscardSeg, 1);
+    store_le32(config_space_.data() + config::kMaxDiscardSeg, choice::kMaxRangeSegments);
     store_le32(config_space_.data() + config::kDiscardSectorAlignment,
                std::max<uint32_t>(1, info.discard_granularity / kSectorSize));
   }
   if (info.write_zeroes) {
     store_le32(config_space_.data() + config::kMaxWriteZeroesSectors, kMaxRangeSectors);
-    store_le32(config_space_.data() + config::kMaxWriteZeroesSeg, 1);
+    store_le32(config_space_.data() + config::kMaxWriteZeroesSeg, choice::kMaxRangeSegments);
     config_space_[config::kWriteZeroesMayUnmap] = info.discard_zeroes ? 1 : 0;
   }
 }
