@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <system_error>
 
 #include "blockdev/backend_support.hpp"
@@ -35,7 +36,8 @@ Status check_request(const IoRequest& req, const BackendInfo& info) {
     return fail(EOPNOTSUPP, "write-zeroes is not supported by this disk");
   }
   // A zero-length request has no meaning for any backend (fallocate(2) even refuses it).
-  const uint64_t limit = info.growable ? (uint64_t{1} << 56) : info.size;
+  const bool open_ended = info.growable || (info.container && req.kind == IoKind::kRead);
+  const uint64_t limit = open_ended ? (uint64_t{1} << 56) : info.size;
   if (req.length == 0 || req.offset > limit || req.length > limit - req.offset) {
     return fail(EINVAL, fmt::format("{} [{}, +{}) outside the disk of {} bytes",
                                     to_string(req.kind), req.offset, req.length, info.size));
@@ -90,6 +92,17 @@ void FailureLog::short_transfer(IoKind kind, uint64_t offset, uint64_t length, i
   }
 }
 
+void zero_iov_from(std::span<const iovec> iov, uint64_t from) {
+  for (const iovec& v : iov) {
+    if (from >= v.iov_len) {
+      from -= v.iov_len;
+      continue;
+    }
+    std::memset(static_cast<char*>(v.iov_base) + from, 0, v.iov_len - from);
+    from = 0;
+  }
+}
+
 Result<std::unique_ptr<CallbackQueue::Request>> CallbackQueue::begin(const IoRequest& req,
                                                                     const BackendInfo& info) {
   HCN_TRY_STATUS(with_context(check_request(req, info), uri_));
@@ -97,6 +110,9 @@ Result<std::unique_ptr<CallbackQueue::Request>> CallbackQueue::begin(const IoReq
     return fail(EAGAIN, fmt::format("{}: {} requests in flight", uri_, depth_));
   }
   auto ctx = std::make_unique<Request>(Request{this, req.cookie, req.kind, req.offset, req.length});
+  if (info.container && req.kind == IoKind::kRead) {
+    ctx->zero_tail.assign(req.iov.begin(), req.iov.end());
+  }
   list_->started();
   return ctx;
 }
@@ -109,6 +125,9 @@ void CallbackQueue::complete(std::unique_ptr<Request> req, int64_t ret, bool che
   if (ret < 0) {
     result = static_cast<int32_t>(ret);
     q.log_.failed(req->kind, req->offset, req->length, result);
+  } else if (!req->zero_tail.empty() && static_cast<uint64_t>(ret) < req->length) {
+    // A container's read that reached the end of the file (BackendOptions::container).
+    zero_iov_from(req->zero_tail, static_cast<uint64_t>(ret));
   } else if (check_length && static_cast<uint64_t>(ret) != req->length) {
     // Inside the disk a transfer is always whole; a short one means the storage misbehaved.
     result = -EIO;

@@ -70,7 +70,7 @@ struct Completion {
 
 // What the disk looks like to the guest (virtio-blk config, 5.2.4) and what it can do.
 struct BackendInfo {
-  uint64_t size = 0;                   // bytes, a multiple of logical_block_size
+  uint64_t size = 0;                   // bytes, a multiple of logical_block_size (not for a container)
   bool read_only = false;
   uint32_t logical_block_size = 512;   // the guest's sector size
   uint32_t physical_block_size = 4096; // topology hint
@@ -82,6 +82,9 @@ struct BackendInfo {
   uint32_t max_queues = 0;             // queues open at once; 0 = any number (qcow2: 1)
   // Writes past `size` extend the file (BackendOptions::growable; format layers only).
   bool growable = false;
+  // An image container (BackendOptions::container): any size, and reads may reach past `size`
+  // (past the end of the file they return zeroes).
+  bool container = false;
   std::string kind;                    // "rbd", "gluster", "file", "qcow2", "memory"
 };
 

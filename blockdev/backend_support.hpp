@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "base/result.hpp"
 #include "blockdev/backend.hpp"
@@ -18,6 +20,10 @@ namespace hcnode::blockdev {
 // outside [0, size), a zero length, or read/write iovecs that are missing, too many
 // (info.max_segments) or do not add up to req.length.
 Status check_request(const IoRequest& req, const BackendInfo& info);
+
+// Zeroes the bytes of `iov` from byte `from` on: what a container reads past the end of its
+// file (BackendOptions::container).
+void zero_iov_from(std::span<const iovec> iov, uint64_t from);
 
 // Failed completions are logged at warn, but a dying disk must not flood the log: at most
 // kPerSecond lines per second per queue, then one line saying how many were suppressed.
@@ -56,6 +62,9 @@ class CallbackQueue : public BackendQueue {
     IoKind kind;
     uint64_t offset;
     uint64_t length;
+    // A read of a container (BackendInfo::container): its iovecs, zero-filled past a short
+    // read (the end of the file). Empty otherwise.
+    std::vector<iovec> zero_tail = {};
   };
 
   CallbackQueue(std::string uri, std::unique_ptr<CompletionList> list, size_t depth)
@@ -70,7 +79,8 @@ class CallbackQueue : public BackendQueue {
   size_t depth() const override { return depth_; }
 
   // From the library's callback thread. `ret`: bytes transferred or a negative errno. A read
-  // (and, with check_write_length, a write) that moved fewer bytes than asked is an -EIO.
+  // (and, with check_write_length, a write) that moved fewer bytes than asked is an -EIO,
+  // except a container's read: it ended at the end of the file, and the rest reads as zeroes.
   static void complete(std::unique_ptr<Request> req, int64_t ret, bool check_write_length);
 
  protected:

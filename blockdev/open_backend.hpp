@@ -50,6 +50,13 @@ struct BackendOptions {
   // Internal to format layers: writes past the end extend the file (file, gluster; rbd refuses
   // with ENOSPC) and info().size is the size at open. The qcow2 layer opens its file this way.
   bool growable = false;
+  // Internal to format layers: the file is an image container (qcow2), not a guest's disk. Its
+  // size may be any number of bytes — the qcow2 spec lets the file end right after its last
+  // cluster or table, and `qemu-img create` writes only the bytes of the L1 table (a fresh
+  // overlay is 196616 bytes) — and reads past its end return zeroes, as QEMU's block layer
+  // reads image files. A raw disk keeps refusing a size that is not a multiple of 512 (the
+  // guest sees whole sectors). Honoured by file and gluster; rbd still refuses such sizes.
+  bool container = false;
 };
 
 struct SessionsConfig {
@@ -89,7 +96,8 @@ class StorageSessions {
 };
 
 // Opens the disk named by uri. Fails with a message naming the disk: ENOENT (no such image or
-// file), EACCES, EROFS (read-write open of a snapshot), EINVAL (size not a multiple of 512).
+// file), EACCES, EROFS (read-write open of a snapshot), EINVAL (a raw disk whose size is not a
+// multiple of 512).
 Result<std::shared_ptr<Backend>> open_backend(const DiskUri& uri, const BackendOptions& options,
                                               StorageSessions& sessions);
 

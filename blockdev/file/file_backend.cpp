@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -215,6 +216,15 @@ void FileQueue::on_cqe(uint32_t index, int res) {
     case IoKind::kWrite: {
       if (res < 0) break;
       const auto n = static_cast<uint64_t>(res);
+      if (n == 0 && s.kind == IoKind::kRead && backend_->info().container) {
+        // The end of a container's file: the rest reads as zeroes (BackendOptions::container).
+        // An O_DIRECT read across the end returned the bytes up to it and resumed here on the
+        // buffered descriptor (its offset is no longer aligned); whatever the kernel left in
+        // the buffer past those bytes is overwritten.
+        zero_iov_from(std::span<const iovec>(s.iov).subspan(s.first), 0);
+        finish(index, 0);
+        return;
+      }
       if (n == 0 || n > s.length - s.done) {
         // Zero bytes with data still due: the file shrank under us (requests lie inside the
         // size seen at open). Never loop on it.
@@ -335,7 +345,8 @@ Result<std::shared_ptr<FileBackend>> FileBackend::open(const FileLocation& where
   if (block_device && ::ioctl(fd, BLKGETSIZE64, &size) != 0) {
     return fail(from_errno(uri + ": ioctl BLKGETSIZE64"));
   }
-  if (size % 512 != 0) {
+  // A container's file may end anywhere (BackendOptions::container); a disk is whole sectors.
+  if (size % 512 != 0 && !(options.container && !block_device)) {
     return fail(EINVAL, fmt::format("{}: size {} is not a multiple of 512 bytes", uri, size));
   }
 
@@ -373,6 +384,7 @@ Result<std::shared_ptr<FileBackend>> FileBackend::open(const FileLocation& where
   info.size = size;
   info.read_only = options.read_only;
   info.growable = options.growable && !options.read_only;
+  info.container = options.container;
   if (unsigned int pbs = 0; block_device && ::ioctl(fd, BLKPBSZGET, &pbs) == 0 && pbs >= 512) {
     info.physical_block_size = pbs;
   }

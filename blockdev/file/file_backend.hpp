@@ -12,6 +12,11 @@
 // both descriptors reach the same inode, and the kernel keeps them coherent (an O_DIRECT read
 // writes back dirty page-cache pages of its range first, an O_DIRECT write invalidates them).
 // A file system that refuses O_DIRECT (EINVAL at open) leaves the disk buffered, with a warning.
+//
+// As the byte store of a qcow2 image (BackendOptions::container) a regular file may have any
+// size. A read across its end (an aligned O_DIRECT read of the last, partial sector) gets the
+// bytes up to the end, then resumes on the buffered descriptor, reads nothing, and the rest
+// is zeroes. Writes past the end keep their alignment and extend the file as usual.
 #pragma once
 
 #include <memory>

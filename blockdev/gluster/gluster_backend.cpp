@@ -119,7 +119,8 @@ Result<std::shared_ptr<GlusterBackend>> GlusterBackend::open(std::shared_ptr<Glf
     return fail(EINVAL, uri + ": not a regular file");
   }
   const auto size = static_cast<uint64_t>(st.st_size);
-  if (size % 512 != 0) {
+  // A container's file may end anywhere (BackendOptions::container); a disk is whole sectors.
+  if (size % 512 != 0 && !options.container) {
     return fail(EINVAL, fmt::format("{}: size {} is not a multiple of 512 bytes", uri, size));
   }
   BackendInfo& info = backend->info_;
@@ -127,6 +128,9 @@ Result<std::shared_ptr<GlusterBackend>> GlusterBackend::open(std::shared_ptr<Glf
   info.size = size;
   info.read_only = options.read_only;
   info.growable = options.growable && !options.read_only;
+  // Reads across the end of a container's file come back short from the bricks (O_DIRECT or
+  // not); CallbackQueue::complete zero-fills the rest.
+  info.container = options.container;
   info.max_segments = IOV_MAX;
   // The bricks implement discard as fallocate(PUNCH_HOLE) and zerofill as fallocate(ZERO_RANGE)
   // or written zeroes (posix translator); the shard translator forwards both per shard.

@@ -34,8 +34,11 @@ Result<BlockTable> read_block_table(SyncDisk& disk, uint64_t offset, uint64_t en
                                     const char* what) {
   BlockTable t;
   t.disk_offset = offset;
+  // The table itself must be in the file; the rest of its last sector may lie past the end
+  // (qemu-img writes only the table's bytes: a fresh overlay ends 8 bytes into its L1 table's
+  // cluster), and reads there return zeroes (the file is opened as a container).
   const uint64_t bytes = (entries * 8 + 511) / 512 * 512;
-  if (offset + bytes > disk.info().size) {
+  if (offset + entries * 8 > disk.info().size) {
     return fail(EINVAL, fmt::format("qcow2: {} at {} runs past the end of the file", what, offset));
   }
   auto raw = HCN_TRY(read_bytes(disk, offset, bytes));

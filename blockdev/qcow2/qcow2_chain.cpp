@@ -53,6 +53,9 @@ Result<std::shared_ptr<Backend>> open_qcow2(const DiskUri& uri, const BackendOpt
   BackendOptions file_options = options;
   file_options.format = ImageFormat::kRaw;
   file_options.growable = !options.read_only;
+  // The file ends where qemu-img stopped writing (qcow2 spec: after its last cluster or table;
+  // a fresh `qemu-img create` overlay is 196616 bytes), not on a sector boundary.
+  file_options.container = true;
   auto file = HCN_TRY(open_backend(uri, file_options, sessions));
   Header h;
   {
@@ -66,6 +69,7 @@ Result<std::shared_ptr<Backend>> open_qcow2(const DiskUri& uri, const BackendOpt
     BackendOptions bo = options;
     bo.read_only = true;
     bo.growable = false;
+    bo.container = false;  // a raw backing file is a disk; a qcow2 one opens its own file below
     if (h.backing_format == "qcow2") {
       bo.format = ImageFormat::kQcow2;
     } else if (h.backing_format == "raw") {
@@ -73,12 +77,16 @@ Result<std::shared_ptr<Backend>> open_qcow2(const DiskUri& uri, const BackendOpt
     } else if (h.backing_format.empty()) {
       // No format recorded: look at the magic (a raw image starting with "QFI\xfb" would be
       // misread, which is why hcnode always records the format).
+      // The probe opens the file as a container: a qcow2 backing file may end anywhere (a
+      // raw one is then opened again, as a disk).
       bo.format = ImageFormat::kRaw;
-      auto raw = with_context(open_backend(*where, bo, sessions), uri.to_string() + ": backing");
+      BackendOptions probe = bo;
+      probe.container = true;
+      auto raw = with_context(open_backend(*where, probe, sessions), uri.to_string() + ": backing");
       if (!raw) return fail(raw.error());
       auto disk = HCN_TRY(SyncDisk::open(*raw, 2));
       uint8_t magic[512] = {};
-      if ((*raw)->info().size >= 512) HCN_TRY_STATUS(disk.read(0, magic));
+      HCN_TRY_STATUS(disk.read(0, magic));  // zeroes past the end of a short file
       if (load_be32(magic) == kMagic) bo.format = ImageFormat::kQcow2;
     } else {
       return fail(EINVAL, fmt::format("{}: backing format '{}' is not supported (raw, qcow2)",

@@ -31,6 +31,7 @@ class MemoryFile final : public blockdev::Backend,
     info_.kind = "memory";
     info_.read_only = read_only;
     info_.growable = !read_only;
+    info_.container = true;  // the byte store of a format layer: reads past the end are zeroes
     info_.size = bytes_.size();
     info_.discard_granularity = 512;
     info_.write_zeroes = true;
@@ -65,10 +66,13 @@ class MemoryFile final : public blockdev::Backend,
     }
     switch (req.kind) {
       case blockdev::IoKind::kRead: {
-        if (end > bytes_.size()) return -EIO;  // a short read
+        // Past the end of the file: zeroes, as the file and gluster backends read a container.
         uint64_t at = req.offset;
         for (const iovec& v : req.iov) {
-          std::memcpy(v.iov_base, bytes_.data() + at, v.iov_len);
+          const uint64_t have =
+              at < bytes_.size() ? std::min<uint64_t>(v.iov_len, bytes_.size() - at) : 0;
+          if (have > 0) std::memcpy(v.iov_base, bytes_.data() + at, have);
+          std::memset(static_cast<char*>(v.iov_base) + have, 0, v.iov_len - have);
           at += v.iov_len;
         }
         return 0;

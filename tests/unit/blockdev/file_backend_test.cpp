@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -346,6 +347,95 @@ TEST_CASE("file backend open refuses sizes that are not a multiple of 512 and mi
   auto dir = FileBackend::open(FileLocation{"/var/tmp"}, BackendOptions{true, CachePolicy::kNone});
   REQUIRE_FALSE(dir.has_value());
   CHECK(dir.error().code() == EINVAL);
+}
+
+TEST_CASE("file backend opens a container of any size: reads across its end return its bytes "
+          "then zeroes and aligned writes past it extend the file",
+          "[blockdev][file_backend]") {
+  // A fresh `qemu-img create` overlay's size: three clusters and the 8 bytes of its L1 table.
+  constexpr uint64_t kOdd = 3 * 65536 + 8;
+  const auto cache = GENERATE(CachePolicy::kNone, CachePolicy::kWriteback);
+  INFO("cache=" << to_string(cache));
+  TempFile file("/var/tmp", kOdd);
+  std::vector<char> bytes(kOdd);
+  fill(bytes.data(), kOdd, 'q');
+  {
+    int fd = ::open(file.path.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::pwrite(fd, bytes.data(), kOdd, 0) == static_cast<ssize_t>(kOdd));
+    ::close(fd);
+  }
+  // As a disk it is refused, growable or not: only a container may end inside a sector.
+  BackendOptions disk;
+  disk.cache = cache;
+  disk.growable = true;
+  auto refused = FileBackend::open(FileLocation{file.path}, disk);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code() == EINVAL);
+
+  BackendOptions container;
+  container.cache = cache;
+  container.growable = true;
+  container.container = true;
+  auto opened = FileBackend::open(FileLocation{file.path}, container);
+  INFO((opened ? std::string("ok") : opened.error().message()));
+  REQUIRE(opened.has_value());
+  auto backend = *opened;
+  CHECK(backend->info().size == kOdd);
+  CHECK(backend->info().container);
+  CHECK(backend->uses_direct_io() == (cache == CachePolicy::kNone));
+  auto queue = backend->open_queue(4);
+  REQUIRE(queue.has_value());
+  auto& q = **queue;
+  auto buf = aligned_buffer(65536);
+
+  // The last, partial sector, aligned (O_DIRECT under kNone): 8 bytes of the file, then zeroes
+  // where the buffer held something else.
+  std::memset(buf.get(), 0x5a, 65536);
+  CHECK(run(q, rw(IoKind::kRead, kOdd - 8, {{buf.get(), 512}})) == 0);
+  CHECK(std::memcmp(buf.get(), bytes.data() + kOdd - 8, 8) == 0);
+  CHECK(all_zero(buf.get() + 8, 504));
+  // Across the end in two iovecs: the end falls inside the second.
+  std::memset(buf.get(), 0x5a, 65536);
+  CHECK(run(q, rw(IoKind::kRead, kOdd - 8 - 4096, {{buf.get(), 4096}, {buf.get() + 4096, 4096}})) == 0);
+  CHECK(std::memcmp(buf.get(), bytes.data() + kOdd - 8 - 4096, 4096 + 8) == 0);
+  CHECK(all_zero(buf.get() + 4096 + 8, 4096 - 8));
+  // Wholly past the end.
+  std::memset(buf.get(), 0x5a, 65536);
+  CHECK(run(q, rw(IoKind::kRead, 5 * 65536, {{buf.get(), 65536}})) == 0);
+  CHECK(all_zero(buf.get(), 65536));
+
+  // A cluster-aligned write past the unaligned end (what the qcow2 layer appends), and a
+  // sector-aligned one across it (the L1 table's sector): both extend the file.
+  fill(buf.get(), 65536, 'w');
+  CHECK(run(q, rw(IoKind::kWrite, 4 * 65536, {{buf.get(), 65536}})) == 0);
+  CHECK(file.read(4 * 65536, 65536) == std::vector<char>(buf.get(), buf.get() + 65536));
+  CHECK(run(q, rw(IoKind::kWrite, kOdd - 8, {{buf.get(), 512}})) == 0);
+  CHECK(file.read(kOdd - 8, 512) == std::vector<char>(buf.get(), buf.get() + 512));
+  struct stat st {};
+  REQUIRE(::stat(file.path.c_str(), &st) == 0);
+  CHECK(static_cast<uint64_t>(st.st_size) == 5 * 65536);
+  // The gap between the old end and the appended cluster reads as zeroes.
+  CHECK(run(q, rw(IoKind::kRead, kOdd - 8 + 512, {{buf.get(), 4096}})) == 0);
+  CHECK(all_zero(buf.get(), 4096));
+  CHECK(file.read(0, kOdd - 8) == std::vector<char>(bytes.begin(), bytes.end() - 8));
+
+  // Read-only (a backing image): reads past the end are allowed too, writes are not.
+  BackendOptions ro = container;
+  ro.read_only = true;
+  ro.growable = false;
+  auto reader = FileBackend::open(FileLocation{file.path}, ro);
+  REQUIRE(reader.has_value());
+  auto rq = (*reader)->open_queue(2);
+  REQUIRE(rq.has_value());
+  std::memset(buf.get(), 0x5a, 65536);
+  CHECK(run(**rq, rw(IoKind::kRead, 5 * 65536 - 512, {{buf.get(), 4096}})) == 0);
+  CHECK(std::memcmp(buf.get(), file.read(5 * 65536 - 512, 512).data(), 512) == 0);
+  CHECK(all_zero(buf.get() + 512, 4096 - 512));
+  std::vector<iovec> one{{buf.get(), 512}};
+  auto refused_write = (*rq)->submit(rw(IoKind::kWrite, 0, one));
+  REQUIRE_FALSE(refused_write.has_value());
+  CHECK(refused_write.error().code() == EROFS);
 }
 
 TEST_CASE("open_backend dispatches file URIs and cache policies parse",
