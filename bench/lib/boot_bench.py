@@ -129,9 +129,13 @@ def main():
               file=sys.stderr)
         sys.exit(1)
     try:
-        run_tables(a, cmdline, rbd)
+        failed = run_tables(a, cmdline, rbd)
     finally:
         rbd.remove()
+    if failed:
+        # A VMM that never printed the banner is a broken benchmark row, not a slow one.
+        print(f"bench/boot: {failed} run(s) FAILED (no banner; see above)", file=sys.stderr)
+        sys.exit(1)
 
 
 def run_tables(a, cmdline, rbd):
@@ -150,11 +154,13 @@ def run_tables(a, cmdline, rbd):
         ("QEMU pc+qboot +rbd", qemu_cmd("pc", a.probe, cmdline, drive=rbd.qemu)),
     ]
     results = {name: ([], []) for name, _ in variants}
+    failed = 0
     # Interleave the runs so that load changes hit every VMM alike.
     for _ in range(a.runs):
         for name, cmd in variants:
             banner, total, rc = timed_run(cmd, BANNER, 60)
             if banner is None:
+                failed += 1
                 print(f"bench/boot: {name} printed no banner (exit {rc})", file=sys.stderr)
             results[name][0].append(banner)
             results[name][1].append(total)
@@ -195,8 +201,10 @@ def run_tables(a, cmdline, rbd):
         for name, cmd in [("hcnode-vmm", hcnode_cmd(a.vmm, a.probe, kcmd, "256M", kernel, initrd)),
                           ("QEMU pc+qboot", qemu_cmd("pc", a.probe, kcmd, "256M", kernel, initrd))]:
             ready, total, rc = timed_run(cmd, b"HCNODE-GUEST-READY", 900)
+            failed += ready is None
             print(f"{name:<16} | {ready if ready else float('nan'):14.1f} | {total:13.1f}")
         print("(reported only: on PVM hosts guest kernel code is emulated)")
+    return failed
 
 
 if __name__ == "__main__":
