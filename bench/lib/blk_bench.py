@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 QEMU_CPU = "host,-arch-capabilities,kvm-pv-ipi=off,kvm-pv-unhalt=off,kvm-pv-sched-yield=off,+invtsc"
 SIZE = 1 << 30
@@ -97,7 +98,7 @@ class Backend:
             self.fio_args = ["--ioengine=io_uring", "--direct=1", f"--filename={self.path}"]
             self.qemu_aio = "native"
 
-    def create(self):
+    def create(self, fill=True):
         if self.kind == "rbd":
             run(["rbd", "create", "--size", f"{SIZE >> 20}M", f"{self.pool}/{self.name}"], env=self.env)
         elif self.kind == "gluster":
@@ -105,6 +106,8 @@ class Backend:
         else:
             with open(self.path, "wb") as f:
                 f.truncate(SIZE)
+        if not fill:
+            return
         # Fill with data so that reads hit allocated extents/objects.
         run(["fio", "--name=fill", "--rw=write", "--bs=1M", "--iodepth=8", f"--size={SIZE}",
              "--output-format=json", *self.fio_args], env=self.fio_env, timeout=900)
@@ -297,31 +300,51 @@ def bench_backend(a, kind, env):
     be = Backend(kind, f"{os.getpid()}", env, tmp)
     log(f"{kind}: creating and filling {be.uri} ({SIZE >> 20} MiB)")
     t0 = time.monotonic()
-    be.create()
+    be.create(fill=not a.smoke)  # smoke runs write only: no need to fill
     log(f"{kind}: image ready in {time.monotonic() - t0:.1f} s")
     peers = ["hcnode", "fio", "qemu-img", "hcnode-vm", "qemu-vm"]
     res = {(w[0], p): [] for w in WORKLOADS for p in peers}
     try:
         for r in range(a.rounds):
-            base = qemu_img_once(a, be, 1, 1, 4096, False)[1]
-            fbase = fio_base_cpu(a, be)
+            if a.smoke:
+                # Smoke runs measure nothing: the two baselines run side by side (each gfapi
+                # process spends ~10 s in glfs_fini, the wait that dominates a Gluster run).
+                with ThreadPoolExecutor(2) as pool:
+                    fb = pool.submit(fio_base_cpu, a, be)
+                    base = qemu_img_once(a, be, 1, 1, 4096, False)[1]
+                    fbase = fb.result()
+            else:
+                base = qemu_img_once(a, be, 1, 1, 4096, False)[1]
+                fbase = fio_base_cpu(a, be)
             for wi, (wname, rw, bs, qd, e2e) in enumerate(WORKLOADS):
                 order = [p for p in peers if e2e or not p.endswith("-vm")]
                 k = (r + wi) % len(order)
                 order = order[k:] + order[:k]
-                for p in order:
+
+                def measure(p):
                     if p == "hcnode":
-                        v = hcnode_device(a, be, rw, bs, qd)
-                    elif p == "fio":
-                        v = fio_peer(a, be, rw, bs, qd, fbase)
-                    elif p == "qemu-img":
+                        return hcnode_device(a, be, rw, bs, qd)
+                    if p == "fio":
+                        return fio_peer(a, be, rw, bs, qd, fbase)
+                    if p == "qemu-img":
                         known = [x["iops"] for pp in ("hcnode", "fio", "qemu-img") for x in res[(wname, pp)] if x]
                         hint = statistics.median(known) if known else GUESS[kind] * (1 if bs == 4096 else 0.05)
-                        v = qemu_img(a, be, rw, bs, qd, hint, base)
-                    elif p == "hcnode-vm":
-                        v = hcnode_vm(a, be, rw, bs, qd)
-                    else:
-                        v = qemu_vm(a, be, rw, bs, qd)
+                        return qemu_img(a, be, rw, bs, qd, hint, base)
+                    if p == "hcnode-vm":
+                        return hcnode_vm(a, be, rw, bs, qd)
+                    return qemu_vm(a, be, rw, bs, qd)
+
+                if a.smoke:
+                    # Peers side by side (smoke numbers mean nothing; see --smoke), except that
+                    # QEMU's two peers take the image's file lock, so they run one after the other.
+                    qemu = [p for p in order if p.startswith("qemu")]
+                    rest = [p for p in order if p not in qemu]
+                    with ThreadPoolExecutor(len(rest) + 1) as pool:
+                        serial = pool.submit(lambda: [measure(p) for p in qemu])
+                        done = list(zip(rest, pool.map(measure, rest))) + list(zip(qemu, serial.result()))
+                else:
+                    done = ((p, measure(p)) for p in order)
+                for p, v in done:
                     res[(wname, p)].append(v)
                     log(f"{kind} round {r + 1}/{a.rounds} {wname:<18} {p:<9} "
                         + ("FAILED" if v is None else " ".join(f"{k2}={v2:.1f}" for k2, v2 in v.items())))
@@ -398,8 +421,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--smoke", action="store_true",
-                    help="every backend and peer once on one workload, 1 s, 64 MiB images: "
-                         "proves the benchmark runs (deploy/test.sh), measures nothing")
+                    help="every backend and peer once on one workload, 1 s, 64 MiB images, the "
+                         "peers side by side: proves the benchmark runs (deploy/test.sh), measures nothing")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.seconds = 1, 2

@@ -185,7 +185,7 @@ def run_tables(a, cmdline, rbd):
              ("hcnode-vmm +rbd", hcnode_cmd(a.vmm, a.probe, spin, disk=rbd.hcnode)),
              ("QEMU microvm +rbd", qemu_cmd("microvm", a.probe, spin, drive=rbd.qemu))]
     for name, cmd in peers:
-        samples = [overhead(cmd, guest) for _ in range(3)]
+        samples = [overhead(cmd, guest) for _ in range(1 if a.smoke else 3)]
         rss = med([s[0] for s in samples])
         g = med([s[1] for s in samples])
         print(f"{name:<18} | {rss:9.0f} | {g:9.0f} | {rss - g:12.0f} | {(rss - g) / 1024:12.2f}")
