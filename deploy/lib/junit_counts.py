@@ -32,15 +32,20 @@ def classify(case):
     return "failed"
 
 
-def main(paths):
-    counts = {"passed": 0, "failed": 0, "skipped": 0, "disabled": 0}
+def testcases(paths):
+    """Every <testcase> of the reports that exist and parse."""
     for path in paths:
         try:
             root = ET.parse(path).getroot()
         except (OSError, ET.ParseError):
             continue
-        for case in root.iter("testcase"):
-            counts[classify(case)] += 1
+        yield from root.iter("testcase")
+
+
+def main(paths):
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "disabled": 0}
+    for case in testcases(paths):
+        counts[classify(case)] += 1
     print(counts["passed"], counts["failed"], counts["skipped"], counts["disabled"])
 
 

@@ -8,10 +8,9 @@ full --output-on-failure text sits far above it.
 import os
 import re
 import sys
-import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from junit_counts import classify  # noqa: E402  (one notion of "failed" for both scripts)
+from junit_counts import classify, testcases  # noqa: E402  (one notion of "failed" for both)
 
 # A line that starts the story of one failure, and how many lines after it belong to it.
 START = re.compile(r"FAILED:|ERROR: AddressSanitizer|runtime error:|^\s*not ok|FAIL\b|"
@@ -37,19 +36,14 @@ def failure_lines(text):
 
 def main(paths):
     failed = 0
-    for path in paths:
-        try:
-            root = ET.parse(path).getroot()
-        except (OSError, ET.ParseError):
+    for case in testcases(paths):
+        if classify(case) != "failed":
             continue
-        for case in root.iter("testcase"):
-            if classify(case) != "failed":
-                continue
-            failed += 1
-            out = case.find("system-out")
-            print(f"--- {case.get('name')}")
-            for line in failure_lines(out.text if out is not None and out.text else ""):
-                print(f"    {line[:300]}")
+        failed += 1
+        out = case.find("system-out")
+        print(f"--- {case.get('name')}")
+        for line in failure_lines(out.text if out is not None and out.text else ""):
+            print(f"    {line[:300]}")
     return 0 if failed == 0 else 1
 
 

@@ -16,10 +16,8 @@
 # (CI=true: a missing component fails).
 set -uo pipefail
 hcctl=${1:?usage: hcctl_image_test.sh HCCTL}
-skip() {
-    if [[ ${CI:-} == true ]]; then echo "FAIL (CI=true, missing component): $*"; exit 1; fi
-    echo "SKIPPED: $*"; exit 77
-}
+# shellcheck source=tests/integration/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/skip.sh"
 [[ -x $hcctl ]] || { echo "FAIL: $hcctl is not executable"; exit 1; }
 [[ -n ${HCNODE_CEPH_CONF:-} && -r ${HCNODE_CEPH_CONF:-} ]] || skip "no dev cluster (HCNODE_CEPH_CONF)"
 [[ -n ${HCNODE_GLUSTER_HOST:-} && -n ${HCNODE_GLUSTER_VOLUME:-} ]] || skip "no dev cluster (HCNODE_GLUSTER_HOST)"

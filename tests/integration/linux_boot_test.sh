@@ -11,10 +11,8 @@ set -uo pipefail
 vmm=${1:?usage: linux_boot_test.sh VMM pvh|bzimage}
 entry=${2:?usage: linux_boot_test.sh VMM pvh|bzimage}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-skip() {
-    if [[ ${CI:-} == true ]]; then echo "FAIL (CI=true, missing component): $*"; exit 1; fi
-    echo "SKIPPED: $*"; exit 77
-}
+# shellcheck source=tests/integration/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/skip.sh"
 [[ -w /dev/kvm ]] || skip "/dev/kvm is not usable"
 kargs=()
 [[ $entry == pvh ]] && kargs+=(--pvh)

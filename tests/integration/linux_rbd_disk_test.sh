@@ -8,10 +8,8 @@
 set -uo pipefail
 vmm=${1:?usage: linux_rbd_disk_test.sh VMM}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-skip() {
-    if [[ ${CI:-} == true ]]; then echo "FAIL (CI=true, missing component): $*"; exit 1; fi
-    echo "SKIPPED: $*"; exit 77
-}
+# shellcheck source=tests/integration/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/skip.sh"
 [[ -w /dev/kvm ]] || skip "/dev/kvm is not usable"
 [[ -n ${HCNODE_CEPH_CONF:-} && -r ${HCNODE_CEPH_CONF:-} ]] || skip "no dev cluster (HCNODE_CEPH_CONF)"
 pool=${HCNODE_RBD_POOL:-rbd}

@@ -18,14 +18,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 run_qemu="$repo/tests/guest/run-in-qemu.sh"
 qemu="${QEMU:-qemu-system-x86_64}"
 
-skip() {
-    if [[ "${CI:-}" == "true" ]]; then
-        echo "FAIL (CI=true, missing component): $*"
-        exit 1
-    fi
-    echo "SKIPPED: $*"
-    exit 77
-}
+# shellcheck source=tests/integration/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/skip.sh"
 [[ -w /dev/kvm ]] || skip "/dev/kvm is missing or not writable"
 [[ -x "$vmm" ]] || { echo "FAIL: $vmm is not executable"; exit 1; }
 [[ -r "$elf" ]] || { echo "FAIL: cannot read $elf"; exit 1; }

@@ -11,10 +11,8 @@ set -uo pipefail
 bin=${1:?usage: real_kernels_test.sh UNIT_TEST_BINARY vmlinux|bzimage}
 kind=${2:?usage: real_kernels_test.sh UNIT_TEST_BINARY vmlinux|bzimage}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-skip() {
-    if [[ ${CI:-} == true ]]; then echo "FAIL (CI=true, missing component): $*"; exit 1; fi
-    echo "SKIPPED: $*"; exit 77
-}
+# shellcheck source=tests/integration/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/skip.sh"
 source "$repo/tests/integration/guest_kernel.sh"
 # The format, from the file's magic: ELF ("\x7fELF" at 0), or the boot protocol's "HdrS" at
 # 0x202 (Documentation/arch/x86/boot.rst).
