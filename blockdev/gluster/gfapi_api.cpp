@@ -14,6 +14,7 @@ Result<GfapiApi> load_gfapi_api(const char* soname) {
   HCN_BIND(l, api, glfs_new, "3.4.0");
   HCN_BIND(l, api, glfs_set_volfile_server, "3.4.0");
   HCN_BIND(l, api, glfs_set_logging, "3.4.0");
+  HCN_BIND(l, api, glfs_set_xlator_option, "3.4.0");
   HCN_BIND(l, api, glfs_init, "3.4.0");
   HCN_BIND(l, api, glfs_fini, "3.4.0");
   HCN_BIND(l, api, glfs_unlink, "3.4.0");

@@ -26,6 +26,7 @@ struct GfapiApi {
   decltype(&::glfs_new) glfs_new = nullptr;
   decltype(&::glfs_set_volfile_server) glfs_set_volfile_server = nullptr;
   decltype(&::glfs_set_logging) glfs_set_logging = nullptr;
+  decltype(&::glfs_set_xlator_option) glfs_set_xlator_option = nullptr;
   decltype(&::glfs_init) glfs_init = nullptr;
   decltype(&::glfs_fini) glfs_fini = nullptr;
   decltype(&::glfs_unlink) glfs_unlink = nullptr;

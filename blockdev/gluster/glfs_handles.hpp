@@ -37,6 +37,9 @@ class GlfsVolume {
   // Loads gfapi if this process has not yet (ELIBACC/ELIBBAD: gfapi_api()), then connects to
   // the volume (fetches its volfile from glusterd, connects to the bricks).
   static Result<GlfsVolume> connect(const GlusterServer& server);
+  // The client options connect() sets before glfs_init (write-behind's strict write ordering:
+  // see the .cpp). Separate so a unit test can check them against a fake function table.
+  static Status set_client_options(const GfapiApi& api, glfs_t* fs);
 
   GlfsVolume(GlfsVolume&& o) noexcept
       : api_(o.api_), fs_(std::exchange(o.fs_, nullptr)), name_(std::move(o.name_)), fini_(o.fini_) {}
