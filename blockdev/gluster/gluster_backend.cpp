@@ -100,7 +100,12 @@ Result<std::shared_ptr<GlusterBackend>> GlusterBackend::open(std::shared_ptr<Glf
     return fail(file.error().wrap(uri));
   }
   backend->buffered_.emplace(std::move(*file));
-  if (options.cache == CachePolicy::kNone) {
+  // A qcow2 layer's file always gets the O_DIRECT descriptor too, whatever the disk's cache
+  // mode: write-behind (even with strict-write-ordering, glfs_handles.cpp) lost some of a clone's
+  // in-place writes into a freshly copied-on-write cluster at 32 writes in flight, and strict-o-direct
+  // (group virt) takes O_DIRECT writes past write-behind. The guest still sees its cache mode:
+  // flushes go to the bricks either way.
+  if (options.cache == CachePolicy::kNone || options.container) {
     auto direct = GlfsFile::open(*backend->volume_, where.path, access | O_DIRECT);
     if (direct) {
       backend->direct_.emplace(std::move(*direct));
