@@ -17,11 +17,13 @@
 #include "blockdev/sync_disk.hpp"
 #include "tests/fakes/backend_driver.hpp"
 #include "tests/fakes/memory_file.hpp"
+#include "tests/fakes/qcow2_check_bytes.hpp"
 
 using namespace hcnode;
 using namespace hcnode::blockdev;
 using namespace hcnode::blockdev::qcow2;
 using hcnode::testing::MemoryFile;
+using hcnode::testing::check_bytes;
 
 namespace {
 
@@ -151,16 +153,6 @@ std::vector<uint8_t> read_all(const std::shared_ptr<Backend>& b) {
   return out;
 }
 
-CheckReport check(const std::vector<uint8_t>& bytes) {
-  auto disk = SyncDisk::open(std::make_shared<MemoryFile>(bytes, true));
-  REQUIRE(disk.has_value());
-  auto report = check_image(*disk);
-  INFO((report ? "" : report.error().message()));
-  REQUIRE(report.has_value());
-  for (const auto& p : report->problems) UNSCOPED_INFO(p);
-  return *report;
-}
-
 // The result of reading one guest cluster through a fresh read-only open of `bytes`.
 int read_cluster(const std::vector<uint8_t>& bytes, uint64_t index, uint64_t c) {
   auto backend = open_image(std::make_shared<MemoryFile>(bytes, true), true);
@@ -220,7 +212,7 @@ TEST_CASE("qcow2 compressed: every byte reads back as compressed", "[qcow2][comp
   const uint64_t c = uint64_t{1} << bits;
   const uint64_t clusters = std::min<uint64_t>(c / 8, 40);
   auto b = build(type, bits, (clusters + 3) * c, clusters);
-  CHECK(check(b.bytes).clean());
+  CHECK(check_bytes(b.bytes).clean());
   auto file = std::make_shared<MemoryFile>(b.bytes, true);
   auto backend = open_image(file, true);
   CHECK(read_all(backend) == b.plain);
@@ -286,7 +278,7 @@ TEST_CASE("qcow2 compressed: a write copies the cluster out, then reads and chec
     CHECK(got == want);
   }
   // Compressed bytes are leaked, never freed; nothing is referenced wrongly.
-  auto report = check(file->bytes());
+  auto report = check_bytes(file->bytes());
   CHECK(report.errors == 0);
   auto again = open_image(std::make_shared<MemoryFile>(file->bytes(), true), true);
   CHECK(read_all(again) == want);
@@ -321,7 +313,7 @@ TEST_CASE("qcow2 compressed: a clone reads and copies from a compressed backing 
     REQUIRE(disk->flush().has_value());
   }
   CHECK(read_all(clone) == want);
-  CHECK(check(file->bytes()).clean());
+  CHECK(check_bytes(file->bytes()).clean());
 }
 
 TEST_CASE("qcow2 compressed: hostile descriptors and payloads fail that read with EIO",

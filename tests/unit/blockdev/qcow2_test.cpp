@@ -14,11 +14,13 @@
 #include "blockdev/sync_disk.hpp"
 #include "tests/fakes/backend_driver.hpp"
 #include "tests/fakes/memory_file.hpp"
+#include "tests/fakes/qcow2_check_bytes.hpp"
 
 using namespace hcnode;
 using namespace hcnode::blockdev;
 using namespace hcnode::blockdev::qcow2;
 using hcnode::testing::MemoryFile;
+using hcnode::testing::check_bytes;
 
 namespace {
 
@@ -54,17 +56,6 @@ Image open_image(std::vector<uint8_t> bytes, std::shared_ptr<Backend> backing = 
   return img;
 }
 
-CheckReport check(const std::vector<uint8_t>& bytes) {
-  auto file = std::make_shared<MemoryFile>(bytes, true);
-  auto disk = SyncDisk::open(file);
-  REQUIRE(disk.has_value());
-  auto report = check_image(*disk);
-  INFO((report ? "" : report.error().message()));
-  REQUIRE(report.has_value());
-  for (const auto& p : report->problems) UNSCOPED_INFO(p);
-  return *report;
-}
-
 std::vector<uint8_t> read_all(Backend& b, uint64_t offset, uint64_t len) {
   auto disk = SyncDisk::open(std::shared_ptr<Backend>(&b, [](Backend*) {}));
   REQUIRE(disk.has_value());
@@ -93,7 +84,7 @@ TEST_CASE("qcow2: a new image parses back and checks clean", "[qcow2]") {
   CHECK(h->backing_file == "golden.raw");
   CHECK(h->backing_format == "raw");
   CHECK(h->l1_size == l1_entries_for(10ull << 30, 16));
-  auto report = check(bytes);
+  auto report = check_bytes(bytes);
   CHECK(report.clean());
   CHECK(report.referenced_clusters == 4);
 }
@@ -168,7 +159,7 @@ TEST_CASE("qcow2: partial writes copy the rest of the cluster from the backing i
     CHECK(got == want);
     bytes = img.file->bytes();
   }
-  auto report = check(bytes);
+  auto report = check_bytes(bytes);
   CHECK(report.clean());
   CHECK(report.data_clusters == 2);
   auto again = open_image(bytes, backing, true);
@@ -182,11 +173,11 @@ TEST_CASE("qcow2: table updates wait in memory until the queue closes, then chec
     auto disk = SyncDisk::open(img.backend);
     REQUIRE(disk->write(512 * 1024, pattern(8192, 1)).has_value());
     // No flush yet: the file holds the data but no table references it (a leak at worst).
-    const auto before = check(img.file->bytes());
+    const auto before = check_bytes(img.file->bytes());
     CHECK(before.errors == 0);
     CHECK(before.data_clusters == 0);
   }
-  auto report = check(img.file->bytes());
+  auto report = check_bytes(img.file->bytes());
   CHECK(report.clean());
   CHECK(report.data_clusters == 1);
   auto again = open_image(img.file->bytes(), nullptr, true);
@@ -214,7 +205,7 @@ TEST_CASE("qcow2: concurrent writes to one unallocated cluster allocate it once"
     for (auto& c : done) CHECK(c.result == 0);
     CHECK(hcnode::testing::run(**q, {IoKind::kFlush, 0, 0, {}, 0, false}) == 0);
   }
-  auto report = check(img.file->bytes());
+  auto report = check_bytes(img.file->bytes());
   CHECK(report.clean());
   CHECK(report.data_clusters == 1);
   CHECK(read_all(*img.backend, 0, 1 << 20) == want);
@@ -260,7 +251,7 @@ TEST_CASE("qcow2: allocated clusters are read and rewritten in place with one fi
   CHECK(get(2 * c, 3 * c) == slice(2 * c, 3 * c));
   CHECK(get(0, 1 << 20) == want);
   REQUIRE(disk->flush().has_value());
-  CHECK(check(img.file->bytes()).clean());
+  CHECK(check_bytes(img.file->bytes()).clean());
 }
 
 TEST_CASE("qcow2: a small L2 cache evicts and reloads tables", "[qcow2]") {
@@ -278,7 +269,7 @@ TEST_CASE("qcow2: a small L2 cache evicts and reloads tables", "[qcow2]") {
     REQUIRE(disk->read(0, got).has_value());
     CHECK(got == want);
   }
-  auto report = check(img.file->bytes());
+  auto report = check_bytes(img.file->bytes());
   CHECK(report.clean());
   auto again = open_image(img.file->bytes(), nullptr, true, 2);
   CHECK(read_all(*again.backend, 0, 1 << 20) == want);
@@ -300,7 +291,7 @@ TEST_CASE("qcow2: write-zeroes and discard of whole clusters read back as zeroes
     REQUIRE(disk->read(0, got).has_value());
     CHECK(got == want);
   }
-  CHECK(check(img.file->bytes()).clean());
+  CHECK(check_bytes(img.file->bytes()).clean());
   auto again = open_image(img.file->bytes(), backing, true);
   CHECK(read_all(*again.backend, 0, 1 << 20) == want);
 }
@@ -432,7 +423,7 @@ TEST_CASE("qcow2: a crash at any point leaves a consistent image with flushed da
     run(img.backend);
     img.backend.reset();
     total = img.file->requests();
-    CHECK(check(img.file->bytes()).clean());
+    CHECK(check_bytes(img.file->bytes()).clean());
   }
   REQUIRE(total > 100);
   uint64_t checked = 0;
@@ -452,7 +443,7 @@ TEST_CASE("qcow2: a crash at any point leaves a consistent image with flushed da
         return mode == 1 || (mode == 2 && pick() % 2 == 0);
       });
       INFO("crash before request " << k << " of " << total << ", mode " << mode);
-      const auto report = check(after);
+      const auto report = check_bytes(after);
       REQUIRE(report.errors == 0);
       auto reopened = open_image(after, backing, true);
       const auto got = read_all(*reopened.backend, 0, kSize);
